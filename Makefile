@@ -1,0 +1,19 @@
+# Two entry points: `make serve` and `make test`. Each sets up .venv on first use.
+.PHONY: serve test bench clean
+VENV_STAMP := .venv/.setup-stamp
+
+$(VENV_STAMP): pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh test
+	touch $(VENV_STAMP)
+
+serve: $(VENV_STAMP)
+	.venv/bin/cachepoint serve $(ARGS)
+
+test: $(VENV_STAMP)
+	.venv/bin/python -m pytest -q $(ARGS)
+
+bench: $(VENV_STAMP)
+	.venv/bin/python bench/ttft.py $(ARGS)
+
+clean:
+	rm -rf .venv

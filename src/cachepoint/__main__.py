@@ -1,0 +1,47 @@
+"""`cachepoint serve`: load settings → build services → run the ASGI server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from cachepoint.api.app import create_app
+from cachepoint.bootstrap import build_services
+from cachepoint.settings import DEFAULT_PORT, load_settings
+
+BANNER = """cachepoint listening on {url}  (Region {region})
+  boto3:   boto3.client("bedrock-runtime", endpoint_url="{url}", region_name="{region}")
+  AWS CLI: aws bedrock-runtime converse --endpoint-url {url} --region {region} \\
+             --model-id us.anthropic.claude-sonnet-4-5-20250929-v1:0 \\
+             --messages '[{{"role":"user","content":[{{"text":"Hello"}}]}}]'
+  env:     AWS_ENDPOINT_URL_BEDROCK_RUNTIME={url}
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cachepoint")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the server")
+    serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help=f"port (default {DEFAULT_PORT})")
+    serve.add_argument("--config", type=Path, default=None, help="TOML config file (default $CACHEPOINT_CONFIG)")
+    args = parser.parse_args(argv)
+    return _serve(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings(args.config, host=args.host, port=args.port)
+    services = build_services(settings)
+    url = f"http://{settings.host}:{settings.port}"
+    print(BANNER.format(url=url, region=settings.region), flush=True)
+    uvicorn.run(create_app(services), host=settings.host, port=settings.port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

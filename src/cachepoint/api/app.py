@@ -1,0 +1,47 @@
+"""create_app(services) → the ASGI app. No globals: everything hangs off `app.state.services`."""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from cachepoint.api.bedrock.routes import runtime
+from cachepoint.api.common import AppServices
+from cachepoint.api.errors import handle_error
+from cachepoint.errors import CachepointError
+
+
+class RequestIdMiddleware:
+    """Gives every request its ID before anything can fail, so errors carry it too."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope.setdefault("state", {})["request_id"] = str(uuid.uuid4())
+        await self.app(scope, receive, send)
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(services: AppServices) -> Starlette:
+    routes = [
+        Route("/model/{rest:path}", runtime, methods=["POST"]),
+        Route("/health", health, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers={CachepointError: handle_error, Exception: handle_error},
+    )
+    app.state.services = services
+    return app

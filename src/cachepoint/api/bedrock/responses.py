@@ -1,0 +1,42 @@
+"""Bedrock response bodies built from a service Result."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from cachepoint.accounting.usage import anthropic_usage, converse_usage
+from cachepoint.models.spec import ModelSpec
+from cachepoint.service import Result
+from cachepoint.types import Ttl
+
+
+def converse_body(result: Result) -> dict[str, Any]:
+    return {
+        "output": {"message": {"role": "assistant", "content": [{"text": result.text}]}},
+        "stopReason": result.stop_reason.value,
+        "usage": converse_usage(result.usage),
+        "metrics": {"latencyMs": result.latency_ms},
+    }
+
+
+def anthropic_message_body(result: Result, spec: ModelSpec, *, message_id: str | None = None) -> dict[str, Any]:
+    return {
+        "id": message_id or new_message_id(),
+        "type": "message",
+        "role": "assistant",
+        "model": spec.response_model_name,
+        "content": [{"type": "text", "text": result.text}] if result.text else [],
+        "stop_reason": result.stop_reason.value,
+        "stop_sequence": result.stop_sequence,
+        "usage": anthropic_usage(result.usage, with_cache_creation=offers_one_hour(spec)),
+    }
+
+
+def offers_one_hour(spec: ModelSpec) -> bool:
+    """Bedrock shows `cache_creation` only for models whose TTL options include 1h."""
+    return spec.caching is not None and Ttl.ONE_HOUR in spec.caching.ttls
+
+
+def new_message_id(prefix: str = "msg_bdrk_") -> str:
+    return prefix + uuid.uuid4().hex[:24]

@@ -1,0 +1,185 @@
+"""Converse wire shapes ↔ canonical values.
+
+A `cachePoint` element becomes a Checkpoint on the block before it in the same container (as Bedrock
+turns it into `cache_control` on that block); its error path counts blocks without the markers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from cachepoint.api.bedrock.schema import ConverseInput, ConverseRequest, InferenceConfigIn, MessageIn
+from cachepoint.errors import ValidationError
+from cachepoint.prompt import blocks as b
+from cachepoint.types import Block, BlockKind, Checkpoint, Message, Prompt, Role, SamplingParams, Ttl
+
+NOTHING_TO_CACHE = "There is nothing available to cache. Please remove the invalid cache point and try again."
+AFTER_REASONING = (
+    "Cache point cannot be inserted after reasoning block. Please remove the invalid cache point and try again."
+)
+MUST_START_WITH_USER = (
+    "A conversation must start with a user message. Try again with a conversation that starts with a user message."
+)
+MUST_ALTERNATE = (
+    "A conversation must alternate between user and assistant roles. "
+    "Make sure the conversation alternates between user and assistant roles and try again."
+)
+
+
+def to_prompt(request: ConverseRequest | ConverseInput) -> Prompt:
+    _check_roles(request.messages)
+    tools = request.toolConfig.tools if request.toolConfig else []
+    return Prompt(
+        tools=_container(tools, "tools", "toolConfig/tools", _tool),
+        system=_container(request.system or [], "system", "system", _system_block),
+        messages=tuple(_message(m, i) for i, m in enumerate(request.messages)),
+    )
+
+
+def to_sampling(config: InferenceConfigIn | None, extra: dict[str, Any] | None) -> SamplingParams:
+    config = config or InferenceConfigIn()
+    top_k = (extra or {}).get("top_k", 0)
+    if not isinstance(top_k, int) or top_k < 0:
+        raise ValidationError("additionalModelRequestFields.top_k must be a non-negative integer")
+    return SamplingParams(
+        max_tokens=config.maxTokens,
+        temperature=1.0 if config.temperature is None else config.temperature,
+        top_p=1.0 if config.topP is None else config.topP,
+        top_k=top_k,
+        stop_sequences=tuple(config.stopSequences),
+    )
+
+
+def _check_roles(messages: list[MessageIn]) -> None:
+    if not messages or messages[0].role != "user":
+        raise ValidationError(MUST_START_WITH_USER)
+    for previous, current in zip(messages, messages[1:]):
+        if previous.role == current.role:
+            raise ValidationError(MUST_ALTERNATE)
+    for i, message in enumerate(messages):
+        if not message.content:
+            raise ValidationError(
+                f"The content field in the Message object at messages.{i} is empty. "
+                "Add a ContentBlock object to the content field and try again."
+            )
+
+
+def _message(message: MessageIn, index: int) -> Message:
+    where = f"messages.{index}.content"
+    return Message(Role(message.role), _container(message.content, where, f"messages/{index}/content", _content_block))
+
+
+_Convert = Callable[[dict[str, Any], str], Block]
+
+
+def _container(items: list[dict[str, Any]], path: str, wire: str, convert: _Convert) -> tuple[Block, ...]:
+    out: list[Block] = []
+    for raw_index, item in enumerate(items):
+        if "cachePoint" in item:
+            out[-1:] = [_attach(out, item["cachePoint"], f"{path}.{len(out) - 1}", f"{wire}/{raw_index}", path)]
+        else:
+            out.append(convert(item, f"{path}.{raw_index}"))
+    return tuple(out)
+
+
+def _attach(out: list[Block], marker: Any, path: str, wire_path: str, container: str) -> Block:
+    ttl = _cache_point_ttl(marker, wire_path.replace("/", "."))
+    if not out or out[-1].checkpoint is not None:
+        raise ValidationError(NOTHING_TO_CACHE)
+    previous = out[-1]
+    if previous.kind is BlockKind.REASONING:
+        raise ValidationError(AFTER_REASONING)
+    return Block(previous.kind, previous.text, Checkpoint(ttl, path, wire_path))
+
+
+def _cache_point_ttl(marker: Any, where: str) -> Ttl:
+    if not isinstance(marker, dict) or marker.get("type") != "default":
+        value = marker.get("type") if isinstance(marker, dict) else marker
+        raise ValidationError(
+            f"1 validation error detected: Value '{value}' at '{where}.cachePoint.type' failed to satisfy "
+            "constraint: Member must satisfy enum value set: [default]"
+        )
+    ttl = marker.get("ttl", "5m")
+    if ttl not in ("5m", "1h"):
+        raise ValidationError(
+            f"1 validation error detected: Value '{ttl}' at '{where}.cachePoint.ttl' failed to satisfy "
+            "constraint: Member must satisfy enum value set: [5m, 1h]"
+        )
+    return Ttl(ttl)
+
+
+def _tool(item: dict[str, Any], path: str) -> Block:
+    spec = item.get("toolSpec")
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise ValidationError(f"The tool at {path} must be a toolSpec with a name.")
+    schema = (spec.get("inputSchema") or {}).get("json", {})
+    return b.tool_block(spec["name"], spec.get("description", ""), schema)
+
+
+def _system_block(item: dict[str, Any], path: str) -> Block:
+    if "text" in item:
+        return _text(item["text"], path, "SystemContentBlock")
+    if "guardContent" in item:
+        return _text(_guard_text(item["guardContent"]), path, "SystemContentBlock")
+    raise ValidationError(f"The SystemContentBlock at {path} has no supported member.")
+
+
+def _content_block(item: dict[str, Any], path: str) -> Block:
+    for member, convert in _CONTENT_MEMBERS.items():
+        if member in item:
+            return convert(item[member], path)
+    raise ValidationError(f"The ContentBlock object at {path} has no supported member.")
+
+
+def _text(text: Any, path: str, shape: str = "ContentBlock") -> Block:
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError(
+            f"The text field in the {shape} object at {path} is blank. Add text to the text field, and try again."
+        )
+    return Block(BlockKind.TEXT, text)
+
+
+def _guard_text(guard: Any) -> str:
+    return str(((guard or {}).get("text") or {}).get("text", ""))
+
+
+def _tool_use(value: Any, path: str) -> Block:
+    return b.tool_use_block(str(value.get("toolUseId", "")), str(value.get("name", "")), value.get("input", {}))
+
+
+def _tool_result(value: Any, path: str) -> Block:
+    parts = [_result_part(p) for p in value.get("content", [])]
+    return b.tool_result_block(str(value.get("toolUseId", "")), parts, value.get("status") == "error")
+
+
+def _result_part(part: dict[str, Any]) -> str:
+    if "text" in part:
+        return str(part["text"])
+    if "json" in part:
+        return b.canonical_json(part["json"])
+    return "[" + ", ".join(sorted(part)) + "]"
+
+
+def _reasoning(value: Any, path: str) -> Block:
+    return b.reasoning_block(str(((value or {}).get("reasoningText") or {}).get("text", "")))
+
+
+def _image(value: Any, path: str) -> Block:
+    return b.image_block(f"image/{(value or {}).get('format', 'unknown')}")
+
+
+def _document(value: Any, path: str) -> Block:
+    source = (value or {}).get("source") or {}
+    return b.document_block(str((value or {}).get("name", "document")), source.get("text"))
+
+
+_CONTENT_MEMBERS: dict[str, _Convert] = {
+    "text": _text,
+    "toolUse": _tool_use,
+    "toolResult": _tool_result,
+    "reasoningContent": _reasoning,
+    "image": _image,
+    "document": _document,
+    "guardContent": lambda v, p: _text(_guard_text(v), p),
+}

@@ -1,0 +1,46 @@
+"""The single translation of `errors.*` to the wire, for both dialects and for stream frames."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from cachepoint.errors import CachepointError, InternalError
+
+log = logging.getLogger(__name__)
+
+ANTHROPIC_PREFIX = "/v1/"
+
+
+def bedrock_error(error: CachepointError, request_id: str) -> Response:
+    headers = {"x-amzn-ErrorType": error.bedrock_code, "x-amzn-RequestId": request_id}
+    return JSONResponse({"message": error.bedrock_message}, status_code=error.http_status, headers=headers)
+
+
+def anthropic_error(error: CachepointError, request_id: str) -> Response:
+    body = {"type": "error", "error": {"type": error.anthropic_type, "message": error.anthropic_message}}
+    headers = {"request-id": request_id}
+    return JSONResponse(body | {"request_id": request_id}, status_code=error.anthropic_status, headers=headers)
+
+
+def stream_exception_payload(error: CachepointError) -> tuple[str, dict[str, object]]:
+    """(`:exception-type`, payload) of an event-stream exception frame."""
+    payload: dict[str, object] = {"message": error.bedrock_message}
+    if error.stream_code == "modelStreamErrorException":
+        payload |= {"originalStatusCode": 500, "originalMessage": error.bedrock_message}
+    return error.stream_code, payload
+
+
+def request_id_of(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "") or "unknown")
+
+
+async def handle_error(request: Request, exc: Exception) -> Response:
+    """Starlette's exception handler: the one boundary where any failure becomes a wire error."""
+    if not isinstance(exc, CachepointError):
+        log.exception("unexpected failure in request %s", request_id_of(request), exc_info=exc)
+        exc = InternalError("The server encountered an internal error while processing the request.")
+    render = anthropic_error if request.url.path.startswith(ANTHROPIC_PREFIX) else bedrock_error
+    return render(exc, request_id_of(request))

@@ -1,0 +1,37 @@
+"""Settings → the running object graph (catalog, engines and their workers, cache, service)."""
+
+from __future__ import annotations
+
+from cachepoint.api.common import AppServices
+from cachepoint.cache.plan import NullCache, PromptCache
+from cachepoint.engine.factory import build_engine
+from cachepoint.engine.protocol import Engine
+from cachepoint.engine.worker import EngineWorker
+from cachepoint.models.catalog import Catalog
+from cachepoint.prompt.template import template_named
+from cachepoint.service import EngineSlot, InferenceService
+from cachepoint.settings import Settings
+
+
+def build_services(
+    settings: Settings, *, engines: dict[str, Engine] | None = None, cache: PromptCache | None = None
+) -> AppServices:
+    """`engines` lets tests inject engines by name; the rest are built from settings."""
+    catalog = Catalog.packaged(settings.catalog_overrides)
+    _check_engine_names(catalog, settings)
+    given = engines or {}
+    slots = {
+        name: EngineSlot(
+            EngineWorker(given.get(name) or build_engine(es), name=name, max_queued_jobs=es.max_queued_jobs),
+            template_named(es.template),
+        )
+        for name, es in settings.engines.items()
+    }
+    inference = InferenceService(catalog, slots, cache or NullCache())
+    return AppServices(settings=settings, inference=inference)
+
+
+def _check_engine_names(catalog: Catalog, settings: Settings) -> None:
+    unknown = sorted({spec.engine for spec in catalog} - set(settings.engines))
+    if unknown:
+        raise ValueError(f"models refer to engines that are not configured: {unknown}; known: {sorted(settings.engines)}")

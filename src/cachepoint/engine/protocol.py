@@ -1,0 +1,87 @@
+"""The engine seam: what cachepoint needs from a model runtime, and nothing more.
+
+Contract:
+- `tokenize` and `token_bytes` are pure and thread-safe.
+- `run(job)` is called from one worker thread at a time (see `worker.py`); it prefills `job.tokens`
+  (starting from `job.restore` when given, re-evaluating at least the last prompt token for logits),
+  yields one `Prefilled` carrying a `Snapshot` per offset in `job.capture_at`, then yields generated
+  token IDs until end of turn, `max_tokens`, the context limit, or `job.cancel` is set.
+- A `Snapshot` is the engine's KV state for its first `num_tokens` tokens; it can serve any shorter
+  prefix of itself (the engine truncates after restoring). Its bytes are owned by the caller.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from cachepoint.types import SamplingParams
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    data: bytes = field(repr=False)
+    num_tokens: int
+
+    @property
+    def num_bytes(self) -> int:
+        return len(self.data)
+
+
+class FinishReason(StrEnum):
+    END_OF_TURN = "end_of_turn"
+    MAX_TOKENS = "max_tokens"
+    CONTEXT_FULL = "context_full"
+    CANCELLED = "cancelled"
+
+
+@dataclass
+class GenerateJob:
+    tokens: tuple[int, ...]
+    sampling: SamplingParams
+    restore: Snapshot | None = None
+    restore_tokens: int = 0
+    capture_at: tuple[int, ...] = ()
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        if not self.tokens:
+            raise ValueError("a job needs at least one prompt token")
+        if self.restore is None and self.restore_tokens:
+            raise ValueError("restore_tokens without a snapshot")
+        if self.restore is not None and not 0 < self.restore_tokens <= self.restore.num_tokens:
+            raise ValueError("restore_tokens must be within the snapshot")
+        if any(not self.restore_tokens < t <= len(self.tokens) for t in self.capture_at):
+            raise ValueError("capture offsets must lie after the restored prefix and within the prompt")
+
+
+@dataclass(frozen=True)
+class Prefilled:
+    snapshots: tuple[Snapshot, ...]
+    num_evaluated_tokens: int
+    prefill_s: float
+
+
+@dataclass(frozen=True)
+class Finished:
+    reason: FinishReason
+
+
+EngineEvent = Prefilled | int | Finished
+
+
+class Engine(Protocol):
+    @property
+    def context_tokens(self) -> int: ...
+
+    @property
+    def kv_bytes_per_token(self) -> int: ...
+
+    def tokenize(self, text: str, *, special: bool) -> list[int]: ...
+
+    def token_bytes(self, token_id: int) -> bytes: ...
+
+    def run(self, job: GenerateJob) -> Iterator[EngineEvent]: ...

@@ -1,0 +1,101 @@
+"""The model catalog: the packaged table merged with the user's overrides, queried by base model ID."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+from cachepoint.models.spec import CachingRules, ModelSpec, Prices
+from cachepoint.types import Section, Ttl
+
+PACKAGED_CATALOG = "models.toml"
+
+
+def load_packaged_table() -> dict[str, Any]:
+    text = resources.files("cachepoint.data").joinpath(PACKAGED_CATALOG).read_text()
+    return tomllib.loads(text)
+
+
+def merge_tables(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep merge: tables merge key by key, anything else in `override` replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_tables(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class Catalog:
+    def __init__(self, specs: Mapping[str, ModelSpec]) -> None:
+        self._specs = dict(specs)
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any]) -> Catalog:
+        families = table.get("caching", {})
+        specs = {mid: _spec(mid, row, families) for mid, row in table.get("models", {}).items()}
+        return cls(specs)
+
+    @classmethod
+    def packaged(cls, overrides: Mapping[str, Any] | None = None) -> Catalog:
+        return cls.from_table(merge_tables(load_packaged_table(), overrides or {}))
+
+    def get(self, model_id: str) -> ModelSpec | None:
+        return self._specs.get(model_id)
+
+    def __iter__(self) -> Iterator[ModelSpec]:
+        return iter(self._specs.values())
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+
+def _spec(model_id: str, row: Mapping[str, Any], families: Mapping[str, Any]) -> ModelSpec:
+    try:
+        return ModelSpec(
+            model_id=model_id,
+            name=row["name"],
+            provider=row["provider"],
+            anthropic_name=row.get("anthropic_name"),
+            context_window=int(row["context_window"]),
+            max_output_tokens=int(row["max_output_tokens"]),
+            on_demand=bool(row.get("on_demand", True)),
+            geos=frozenset(row.get("geos", ())),
+            engine=row.get("engine", "default"),
+            caching=_caching(row, families),
+            prices=_prices(row.get("prices")),
+            global_price_factor=Decimal(row.get("global_price_factor", "1")),
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ValueError(f"model catalog row {model_id!r} is invalid: {exc!r}") from exc
+
+
+def _caching(row: Mapping[str, Any], families: Mapping[str, Any]) -> CachingRules | None:
+    family_name = row.get("caching")
+    if family_name is None:
+        return None
+    if family_name not in families:
+        raise ValueError(f"unknown caching family {family_name!r}; known: {sorted(families)}")
+    facts = merge_tables(families[family_name], {k: v for k, v in row.items() if k in _CACHING_KEYS})
+    return CachingRules(
+        min_tokens=int(facts["min_tokens"]),
+        max_checkpoints=int(facts["max_checkpoints"]),
+        fields=frozenset(Section(f) for f in facts["fields"]),
+        ttls=frozenset(Ttl(t) for t in facts["ttls"]),
+        lookback_blocks=int(facts["lookback_blocks"]),
+        max_cache_tokens=facts.get("max_cache_tokens"),
+    )
+
+
+_CACHING_KEYS = {"min_tokens", "max_checkpoints", "fields", "ttls", "lookback_blocks", "max_cache_tokens"}
+
+
+def _prices(row: Mapping[str, str] | None) -> Prices | None:
+    if row is None:
+        return None
+    optional = {k: Decimal(row[k]) for k in ("write_5m", "write_1h", "read") if k in row}
+    return Prices(input=Decimal(row["input"]), output=Decimal(row["output"]), **optional)

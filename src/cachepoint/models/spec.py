@@ -1,0 +1,64 @@
+"""Per-model facts as frozen values. Loaded from data (`data/models.toml` + user config), never if-chains."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from cachepoint.types import Section, Ttl
+
+
+@dataclass(frozen=True)
+class CachingRules:
+    min_tokens: int
+    max_checkpoints: int
+    fields: frozenset[Section]
+    ttls: frozenset[Ttl]
+    lookback_blocks: int
+    max_cache_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.min_tokens < 1 or self.max_checkpoints < 1 or self.lookback_blocks < 1:
+            raise ValueError("caching rules need min_tokens, max_checkpoints and lookback_blocks >= 1")
+        if Ttl.FIVE_MINUTES not in self.ttls:
+            raise ValueError("every caching model supports the 5m TTL")
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD per million tokens at the in-Region / geographic pricing class."""
+
+    input: Decimal
+    output: Decimal
+    write_5m: Decimal | None = None
+    write_1h: Decimal | None = None
+    read: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    model_id: str
+    name: str
+    provider: str
+    context_window: int
+    max_output_tokens: int
+    on_demand: bool
+    geos: frozenset[str]
+    engine: str
+    anthropic_name: str | None = None
+    caching: CachingRules | None = None
+    prices: Prices | None = None
+    global_price_factor: Decimal = Decimal(1)
+
+    @property
+    def supports_caching(self) -> bool:
+        return self.caching is not None
+
+    @property
+    def speaks_anthropic(self) -> bool:
+        """Whether InvokeModel takes the Anthropic Messages body for this model."""
+        return self.anthropic_name is not None
+
+    @property
+    def response_model_name(self) -> str:
+        return self.anthropic_name or self.model_id

