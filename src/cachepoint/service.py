@@ -19,7 +19,7 @@ from cachepoint.engine.worker import EngineWorker
 from cachepoint.errors import InputTooLongError, ValidationError
 from cachepoint.models.catalog import Catalog
 from cachepoint.models.ids import parse_model_identifier
-from cachepoint.models.resolve import resolve_spec
+from cachepoint.models.resolve import resolve_counting_spec, resolve_spec
 from cachepoint.models.spec import ModelSpec
 from cachepoint.prompt.checkpoints import validate_checkpoints
 from cachepoint.prompt.render import RenderedPrompt, render
@@ -95,7 +95,7 @@ class InferenceService:
         return PreparedCall(ctx, model_identifier, spec, slot, rendered, sampling, bool(prompt.checkpoints()), started)
 
     def count_tokens(self, model_identifier: str, prompt: Prompt) -> int:
-        spec = resolve_spec(parse_model_identifier(model_identifier), self.catalog)
+        spec = resolve_counting_spec(parse_model_identifier(model_identifier), self.catalog)
         slot = self.slots[spec.engine]
         return render(prompt, slot.template, slot.worker.engine).num_tokens
 

@@ -33,9 +33,9 @@ def _constraint(e: Any) -> str:
     if kind == "missing":
         return "Member must not be null"
     if kind in ("greater_than_equal", "greater_than"):
-        return f"Member must have value greater than or equal to {ctx.get('ge', ctx.get('gt'))}"
+        return f"Member must have value greater than or equal to {_number(ctx.get('ge', ctx.get('gt')))}"
     if kind in ("less_than_equal", "less_than"):
-        return f"Member must have value less than or equal to {ctx.get('le', ctx.get('lt'))}"
+        return f"Member must have value less than or equal to {_number(ctx.get('le', ctx.get('lt')))}"
     if kind == "literal_error":
         return f"Member must satisfy enum value set: [{ctx.get('expected', '').replace(chr(39), '')}]"
     if kind in ("too_short", "too_long"):
@@ -43,6 +43,10 @@ def _constraint(e: Any) -> str:
             ctx.get("min_length", ctx.get("max_length"))
         )
     return f"Member must be valid ({e['msg']})"
+
+
+def _number(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def json_schema_message(error: pydantic.ValidationError) -> str:

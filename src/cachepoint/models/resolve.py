@@ -8,6 +8,14 @@ from cachepoint.models.ids import INVALID_IDENTIFIER, ModelRef, RefKind
 from cachepoint.models.spec import ModelSpec
 
 
+def resolve_counting_spec(ref: ModelRef, catalog: Catalog) -> ModelSpec:
+    """CountTokens takes only a foundation-model ID or ARN, and counts for profile-only models too."""
+    spec = catalog.get(ref.model_id) if ref.kind is RefKind.FOUNDATION_MODEL else None
+    if spec is None:
+        raise ValidationError(INVALID_IDENTIFIER)
+    return spec
+
+
 def resolve_spec(ref: ModelRef, catalog: Catalog) -> ModelSpec:
     if ref.kind is RefKind.APPLICATION_PROFILE:
         raise ValidationError(INVALID_IDENTIFIER)

@@ -1,0 +1,44 @@
+"""One real server on the real embedded model, shared by every end-to-end test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from cachepoint.bootstrap import build_services
+from cachepoint.settings import Settings
+from tests.live import LiveServer, serve
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="session")
+def live() -> Iterator[LiveServer]:
+    services = build_services(Settings())
+    with serve(services) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def client_for(live: LiveServer) -> Callable[..., Any]:
+    def make(access_key: str = "AKIDCACHEPOINTTEST", region: str = "us-east-1", service: str = "bedrock-runtime") -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=live.url,
+            region_name=region,
+            aws_access_key_id=access_key,
+            aws_secret_access_key="test-secret",
+            # parameter_validation off: the server, not botocore, must reject bad input
+            config=Config(retries={"total_max_attempts": 1}, read_timeout=120, parameter_validation=False),
+        )
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def runtime(client_for: Callable[..., Any]) -> Any:
+    return client_for()
