@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from cachepoint.api.common import AppServices
-from cachepoint.cache.plan import NullCache, PromptCache
+from cachepoint.cache.manager import PrefixCache
+from cachepoint.cache.plan import PromptCache
+from cachepoint.clock import Clock, SystemClock
 from cachepoint.engine.factory import build_engine
 from cachepoint.engine.protocol import Engine
 from cachepoint.engine.worker import EngineWorker
@@ -14,9 +16,13 @@ from cachepoint.settings import Settings
 
 
 def build_services(
-    settings: Settings, *, engines: dict[str, Engine] | None = None, cache: PromptCache | None = None
+    settings: Settings,
+    *,
+    engines: dict[str, Engine] | None = None,
+    cache: PromptCache | None = None,
+    clock: Clock | None = None,
 ) -> AppServices:
-    """`engines` lets tests inject engines by name; the rest are built from settings."""
+    """`engines`, `cache` and `clock` let tests inject fakes; the rest is built from settings."""
     catalog = Catalog.packaged(settings.catalog_overrides)
     _check_engine_names(catalog, settings)
     given = engines or {}
@@ -27,7 +33,8 @@ def build_services(
         )
         for name, es in settings.engines.items()
     }
-    inference = InferenceService(catalog, slots, cache or NullCache())
+    cache = cache or PrefixCache(clock or SystemClock(), settings.cache_max_bytes)
+    inference = InferenceService(catalog, slots, cache)
     return AppServices(settings=settings, inference=inference)
 
 

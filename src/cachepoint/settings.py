@@ -21,6 +21,9 @@ Everything is built once into frozen dataclasses and passed down. A config file 
 
     [accounts]                    # access key (or bearer token) → 12-digit account ID
     AKIAEXAMPLE = "111122223333"
+
+    [cache]
+    max_bytes = 4294967296        # KV snapshot budget (default: a quarter of physical memory)
 """
 
 from __future__ import annotations
@@ -56,6 +59,14 @@ class EngineSettings:
             raise ValueError(f"engine {self.name!r}: context_tokens >= 256, threads and batch_tokens >= 1")
 
 
+def default_cache_bytes() -> int:
+    """A quarter of physical memory: the KV snapshots are the cache, and the model needs the rest."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (ValueError, OSError):
+        return 4 * 2**30
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -64,8 +75,11 @@ class Settings:
     engines: Mapping[str, EngineSettings] = field(default_factory=lambda: {"default": EngineSettings("default")})
     catalog_overrides: Mapping[str, Any] = field(default_factory=dict)
     accounts: Mapping[str, str] = field(default_factory=dict)
+    cache_max_bytes: int = field(default_factory=default_cache_bytes)
 
     def __post_init__(self) -> None:
+        if self.cache_max_bytes < 0:
+            raise ValueError("cache max_bytes must be >= 0")
         if "default" not in self.engines:
             raise ValueError("an engine named 'default' is required")
         if not 0 < self.port < 65536:
@@ -100,6 +114,7 @@ def settings_from_table(table: Mapping[str, Any], **cli: Any) -> Settings:
         engines={name: _engine(name, row) for name, row in engines.items()},
         catalog_overrides=table.get("catalog", {}),
         accounts=dict(table.get("accounts", {})),
+        **({"cache_max_bytes": int(table["cache"]["max_bytes"])} if "max_bytes" in table.get("cache", {}) else {}),
     )
 
 

@@ -22,16 +22,21 @@ from cachepoint.types import AccountId, RegionId
 
 
 class Outcome(StrEnum):
-    HIT = "hit"
+    HIT = "hit"  # its prefix was read (it is the hit or lies inside it)
     WRITTEN = "written"
     BELOW_MINIMUM = "skipped-below-minimum"
     OVER_CEILING = "skipped-over-ceiling"
+    REGION_DISABLED = "region-disabled"
+    NOT_ALLOWED = "not-allowed"
+
+
+class MissCause(StrEnum):
+    """Why a written checkpoint found nothing to read."""
+
+    NEW = "new"  # nothing of this account/Region/model was cached
     EXPIRED = "expired"
     EVICTED = "evicted"
-    PREFIX_CHANGED = "prefix-changed"
-    NOT_ALLOWED = "not-allowed"
-    REGION_DISABLED = "region-disabled"
-    COVERED = "covered"  # below the hit: already read, nothing to write
+    PREFIX_CHANGED = "prefix-changed"  # other prefixes are cached: something before this point differs
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,11 @@ class CheckpointReport:
     num_tokens: int
     ttl: str
     outcome: Outcome
+    cause: MissCause | None = None
+
+    def compact(self) -> str:
+        parts = [self.outcome.value, str(self.num_tokens), self.ttl] + ([self.cause.value] if self.cause else [])
+        return ":".join(parts)
 
 
 @dataclass(frozen=True)

@@ -38,5 +38,11 @@ def offers_one_hour(spec: ModelSpec) -> bool:
     return spec.caching is not None and Ttl.ONE_HOUR in spec.caching.ttls
 
 
+def cache_header(result: Result) -> dict[str, str]:
+    """`x-cachepoint-cache`: one `outcome:T:ttl[:cause]` per checkpoint, so silent no-caching is never silent."""
+    reports = result.plan.reports
+    return {"x-cachepoint-cache": ",".join(r.compact() for r in reports)} if reports else {}
+
+
 def new_message_id(prefix: str = "msg_bdrk_") -> str:
     return prefix + uuid.uuid4().hex[:24]

@@ -19,7 +19,7 @@ from cachepoint.accounting.usage import invoke_headers
 from cachepoint.api.anthropic import translate as anthropic
 from cachepoint.api.anthropic.schema import InvokeBody
 from cachepoint.api.bedrock import translate as converse
-from cachepoint.api.bedrock.responses import anthropic_message_body, converse_body
+from cachepoint.api.bedrock.responses import anthropic_message_body, cache_header, converse_body
 from cachepoint.api.bedrock.schema import ConverseRequest, CountTokensRequest
 from cachepoint.api.common import MALFORMED, call_context, json_body, parse, services_of
 from cachepoint.api.errors import request_id_of
@@ -54,7 +54,8 @@ async def converse_op(request: Request, model_id: str) -> Response:
     prompt = converse.to_prompt(body)
     sampling = converse.to_sampling(body.inferenceConfig, body.additionalModelRequestFields)
     result = await _complete(request, model_id, prompt, sampling)
-    return JSONResponse(converse_body(result), headers={"x-amzn-RequestId": request_id_of(request)})
+    headers = {"x-amzn-RequestId": request_id_of(request)} | cache_header(result)
+    return JSONResponse(converse_body(result), headers=headers)
 
 
 async def invoke_op(request: Request, model_id: str) -> Response:
@@ -65,6 +66,7 @@ async def invoke_op(request: Request, model_id: str) -> Response:
     body = parse_invoke_body(await json_body(request))
     result = await _complete(request, model_id, anthropic.to_prompt(body), anthropic.to_sampling(body))
     headers = {"x-amzn-RequestId": request_id_of(request)} | invoke_headers(result.usage, result.latency_ms)
+    headers |= cache_header(result)
     return JSONResponse(anthropic_message_body(result, spec), headers=headers)
 
 

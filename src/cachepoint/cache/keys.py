@@ -1,0 +1,34 @@
+"""Prefix keys: a SHA-256 chain over each block's tokens, seeded by (account, Region, base model).
+
+Seeding the first link isolates the whole chain (vLLM's cache_salt idea): equal tokens in another
+account, Region or model never produce an equal key. The profile ID is not part of the seed, so a
+base-model ID and a `us.` profile landing in the same Region share entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from array import array
+from collections.abc import Sequence
+from typing import NewType
+
+BlockHash = NewType("BlockHash", bytes)
+
+_VERSION = b"cachepoint-prefix-v1"
+
+
+def scope_seed(account_id: str, region: str, model_id: str) -> BlockHash:
+    material = b"\x00".join((_VERSION, account_id.encode(), region.encode(), model_id.encode()))
+    return BlockHash(hashlib.sha256(material).digest())
+
+
+def chain_keys(seed: BlockHash, tokens: Sequence[int], ends: Sequence[int]) -> tuple[BlockHash, ...]:
+    """Key of each prefix tokens[:end], for increasing `ends`; each link hashes the previous key."""
+    keys: list[BlockHash] = []
+    previous, start = seed, 0
+    for end in ends:
+        link = hashlib.sha256(previous)
+        link.update(array("I", tokens[start:end]).tobytes())
+        previous, start = BlockHash(link.digest()), end
+        keys.append(previous)
+    return tuple(keys)

@@ -1,0 +1,113 @@
+"""PrefixCache: the real PromptCache, gluing keys, the pure index and planner, and the snapshot store.
+
+Runs on the event loop thread only (plan/commit/release are quick and never wait on the engine), so
+it needs no lock. "now" is read once per operation from the injected clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from cachepoint.cache.index import BlobId, PrefixIndex
+from cachepoint.cache.keys import BlockHash, chain_keys, scope_seed
+from cachepoint.cache.plan import CachePlan, CacheScope, Outcome
+from cachepoint.cache.planner import Decision, decide, disabled_reports
+from cachepoint.cache.store import MemoryStore, SnapshotStore
+from cachepoint.clock import Clock
+from cachepoint.engine.protocol import Snapshot
+from cachepoint.models.spec import CachingRules
+from cachepoint.prompt.render import RenderedPrompt
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Handle:
+    scope: BlockHash
+    keys: tuple[BlockHash, ...]
+    decision: Decision
+
+
+class PrefixCache:
+    def __init__(self, clock: Clock, budget_bytes: int, store: SnapshotStore | None = None) -> None:
+        self.clock = clock
+        self.budget_bytes = budget_bytes
+        self.index = PrefixIndex()
+        self.store = store or MemoryStore()
+
+    def plan(self, scope: CacheScope, rendered: RenderedPrompt, rules: CachingRules | None) -> CachePlan:
+        if not any(b.checkpoint for b in rendered.boundaries):
+            return CachePlan()
+        if rules is None or not scope.caching_enabled:
+            outcome = Outcome.NOT_ALLOWED if rules is None else Outcome.REGION_DISABLED
+            return CachePlan(reports=disabled_reports(rendered.boundaries, outcome))
+        now = self.clock.now_s()
+        self._free(self.index.expire(now))
+        seed = scope_seed(scope.account_id, scope.region, scope.model_id)
+        keys = chain_keys(seed, rendered.tokens, [b.end_tokens for b in rendered.boundaries])
+        decision = decide(rendered.boundaries, keys, rules, self.index, seed, now)
+        return self._plan_from(decision, _Handle(seed, keys, decision), now)
+
+    def _plan_from(self, decision: Decision, handle: _Handle, now: float) -> CachePlan:
+        restore, restore_tokens = None, 0
+        if decision.hit is not None:
+            self.index.touch(decision.hit.key, now)
+            self._touch_ancestors(handle, decision.hit.block_index, now)
+            self.index.pin(decision.hit.key)
+            restore, restore_tokens = self.store.get(decision.hit.blob_id), decision.hit.num_tokens
+        capture = (decision.writes[-1].num_tokens,) if decision.writes else ()
+        return CachePlan(
+            restore=restore,
+            restore_tokens=restore_tokens,
+            capture_at=capture,
+            read_tokens=decision.read_tokens,
+            write_5m_tokens=decision.write_5m_tokens,
+            write_1h_tokens=decision.write_1h_tokens,
+            reports=decision.reports,
+            handle=handle,
+        )
+
+    def _touch_ancestors(self, handle: _Handle, hit_block: int, now: float) -> None:
+        """A hit refreshes every stored prefix of it too (our choice: they are read as part of it)."""
+        for key in handle.keys[:hit_block]:
+            if self.index.live(key, now) is not None:
+                self.index.touch(key, now)
+
+    def commit(self, plan: CachePlan, snapshots: tuple[Snapshot, ...]) -> None:
+        handle = plan.handle
+        if not isinstance(handle, _Handle) or not handle.decision.writes or not snapshots:
+            return
+        now = self.clock.now_s()
+        snapshot = snapshots[-1]
+        if snapshot.num_bytes > self.budget_bytes:
+            log.warning("snapshot of %d bytes exceeds the cache budget of %d bytes; not stored", snapshot.num_bytes, self.budget_bytes)
+            return
+        blob_id = self.index.new_blob(snapshot.num_tokens, snapshot.num_bytes)
+        self.store.put(blob_id, snapshot)
+        freed: list[BlobId] = []
+        for write in handle.decision.writes:
+            freed += self.index.insert(write.key, handle.scope, write.num_tokens, write.ttl, blob_id, now)
+        freed += self._rehome_chain(handle, blob_id, snapshot.num_tokens, now)
+        freed += self.index.evict_to(self.budget_bytes)
+        self._free(freed)
+
+    def _rehome_chain(self, handle: _Handle, blob_id: BlobId, num_tokens: int, now: float) -> list[BlobId]:
+        """Older entries on this chain are prefixes of the new snapshot: point them into it, so the
+        bytes of an older, shorter snapshot are freed instead of kept twice. Safe while another request
+        restores from the old snapshot: its plan holds the Snapshot object itself."""
+        freed: list[BlobId] = []
+        for key in handle.keys:
+            entry = self.index.live(key, now)
+            if entry is not None and entry.num_tokens <= num_tokens:
+                freed += self.index.rehome(key, blob_id)
+        return freed
+
+    def release(self, plan: CachePlan) -> None:
+        handle = plan.handle
+        if isinstance(handle, _Handle) and handle.decision.hit is not None:
+            self.index.unpin(handle.decision.hit.key)
+
+    def _free(self, blob_ids: list[BlobId]) -> None:
+        for blob_id in blob_ids:
+            self.store.delete(blob_id)

@@ -1,0 +1,131 @@
+"""The pure decision for one request (caching-semantics §6): which prefix to read, what to write,
+the usage split, and why each checkpoint did what it did.
+
+    effective = checkpoints with min_tokens <= T(k) (<= max_cache_tokens)   — a suffix of them
+    A = the largest boundary with a live entry, searched in each effective checkpoint's window
+        k, k-1, …, k-(lookback-1)
+    C = the last effective checkpoint; every effective checkpoint after A is written
+    read = T(A), write = T(C) - T(A), split at B = the last 1h checkpoint written:
+        write_1h = T(B) - T(A), write_5m = T(C) - T(B)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cachepoint.cache.index import BlobId, PrefixIndex, RemovalReason
+from cachepoint.cache.keys import BlockHash
+from cachepoint.cache.plan import CheckpointReport, MissCause, Outcome
+from cachepoint.models.spec import CachingRules
+from cachepoint.prompt.checkpoints import effective_ttl
+from cachepoint.prompt.render import Boundary
+from cachepoint.types import Ttl
+
+
+@dataclass(frozen=True)
+class Hit:
+    key: BlockHash
+    block_index: int
+    num_tokens: int
+    blob_id: BlobId
+
+
+@dataclass(frozen=True)
+class Write:
+    key: BlockHash
+    block_index: int
+    num_tokens: int
+    ttl: Ttl
+
+
+@dataclass(frozen=True)
+class Decision:
+    hit: Hit | None
+    writes: tuple[Write, ...]
+    write_5m_tokens: int
+    write_1h_tokens: int
+    reports: tuple[CheckpointReport, ...]
+
+    @property
+    def read_tokens(self) -> int:
+        return self.hit.num_tokens if self.hit else 0
+
+
+def decide(
+    boundaries: Sequence[Boundary],
+    keys: Sequence[BlockHash],
+    rules: CachingRules,
+    index: PrefixIndex,
+    scope: BlockHash,
+    now_s: float,
+) -> Decision:
+    marked = [b for b in boundaries if b.checkpoint is not None]
+    effective = [b for b in marked if _is_effective(b, rules)]
+    hit = _find_hit(effective, keys, rules.lookback_blocks, index, now_s)
+    floor = hit.block_index if hit else -1
+    writes = tuple(
+        Write(keys[b.block_index], b.block_index, b.end_tokens, effective_ttl(b.checkpoint.ttl, rules))  # type: ignore[union-attr]
+        for b in effective
+        if b.block_index > floor
+    )
+    write_1h, write_5m = _split_by_ttl(hit.num_tokens if hit else 0, writes)
+    reports = tuple(_report(b, rules, hit, keys, index, scope) for b in marked)
+    return Decision(hit, writes, write_5m, write_1h, reports)
+
+
+def disabled_reports(boundaries: Sequence[Boundary], outcome: Outcome) -> tuple[CheckpointReport, ...]:
+    return tuple(
+        CheckpointReport(b.block_index, b.end_tokens, b.checkpoint.ttl.value, outcome)
+        for b in boundaries
+        if b.checkpoint is not None
+    )
+
+
+def _is_effective(boundary: Boundary, rules: CachingRules) -> bool:
+    ceiling = rules.max_cache_tokens
+    return boundary.end_tokens >= rules.min_tokens and (ceiling is None or boundary.end_tokens <= ceiling)
+
+
+def _find_hit(
+    effective: list[Boundary], keys: Sequence[BlockHash], lookback: int, index: PrefixIndex, now_s: float
+) -> Hit | None:
+    best: Hit | None = None
+    for checkpoint in effective:
+        for block in range(checkpoint.block_index, max(checkpoint.block_index - lookback, -1), -1):
+            if best is not None and block <= best.block_index:
+                break
+            entry = index.live(keys[block], now_s)
+            if entry is not None:
+                best = Hit(entry.key, block, entry.num_tokens, entry.blob_id)
+                break
+    return best
+
+
+def _split_by_ttl(read_tokens: int, writes: tuple[Write, ...]) -> tuple[int, int]:
+    if not writes:
+        return 0, 0
+    last_1h = [w.num_tokens for w in writes if w.ttl is Ttl.ONE_HOUR]
+    b = last_1h[-1] if last_1h else read_tokens
+    return b - read_tokens, writes[-1].num_tokens - b
+
+
+def _report(
+    boundary: Boundary, rules: CachingRules, hit: Hit | None, keys: Sequence[BlockHash], index: PrefixIndex, scope: BlockHash
+) -> CheckpointReport:
+    ttl = boundary.checkpoint.ttl.value  # type: ignore[union-attr]
+    make = lambda outcome, cause=None: CheckpointReport(boundary.block_index, boundary.end_tokens, ttl, outcome, cause)  # noqa: E731
+    if boundary.end_tokens < rules.min_tokens:
+        return make(Outcome.BELOW_MINIMUM)
+    if not _is_effective(boundary, rules):
+        return make(Outcome.OVER_CEILING)
+    if hit is not None and boundary.block_index <= hit.block_index:
+        return make(Outcome.HIT)
+    return make(Outcome.WRITTEN, _miss_cause(keys[boundary.block_index], index, scope))
+
+
+def _miss_cause(key: BlockHash, index: PrefixIndex, scope: BlockHash) -> MissCause:
+    reason = index.removal_reason(key)
+    if reason is not None:
+        return MissCause.EXPIRED if reason is RemovalReason.TTL else MissCause.EVICTED
+    return MissCause.PREFIX_CHANGED if index.scope_has_entries(scope) else MissCause.NEW
