@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from botocore.config import Config
 
 from cachepoint.bootstrap import build_services
+from cachepoint.clock import FakeClock
 from cachepoint.settings import Settings
 from tests.live import LiveServer, serve
 
@@ -17,8 +19,14 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="session")
-def live() -> Iterator[LiveServer]:
-    services = build_services(Settings())
+def clock() -> FakeClock:
+    """The server's cache clock: tests tick it instead of sleeping through TTLs."""
+    return FakeClock(start_s=time.time())
+
+
+@pytest.fixture(scope="session")
+def live(clock: FakeClock) -> Iterator[LiveServer]:
+    services = build_services(Settings(), clock=clock)
     with serve(services) as server:
         yield server
 

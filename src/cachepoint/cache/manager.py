@@ -103,6 +103,11 @@ class PrefixCache:
                 freed += self.index.rehome(key, blob_id)
         return freed
 
+    def resize(self, budget_bytes: int) -> None:
+        """Change the byte budget; evicts at once if the live snapshots no longer fit."""
+        self.budget_bytes = budget_bytes
+        self._free(self.index.evict_to(budget_bytes))
+
     def release(self, plan: CachePlan) -> None:
         handle = plan.handle
         if isinstance(handle, _Handle) and handle.decision.hit is not None:
