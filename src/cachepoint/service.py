@@ -56,6 +56,7 @@ class Result:
     latency_ms: int
     first_token_ms: int | None
     plan: CachePlan
+    prefill: Prefilled | None = None
 
 
 @dataclass(frozen=True)
@@ -122,10 +123,11 @@ class InferenceService:
         )
         text = TextStream(call.sampling.stop_sequences)
         engine = call.slot.worker.engine
-        num_output, finish, first_token_s = 0, FinishReason.CANCELLED, None
+        num_output, finish, first_token_s, prefill = 0, FinishReason.CANCELLED, None, None
         async with aclosing(call.slot.worker.stream(job)) as events:
             async for event in events:
                 if isinstance(event, Prefilled):
+                    prefill = event
                     self.cache.commit(plan, event.snapshots)
                 elif isinstance(event, Finished):
                     finish = event.reason
@@ -139,7 +141,8 @@ class InferenceService:
         if tail := text.finish():
             first_token_s = first_token_s or time.perf_counter()
             yield TextDelta(tail)
-        yield Completed(_result(call, plan, text, num_output, finish, first_token_s))
+        result = _result(call, plan, text, num_output, finish, first_token_s)
+        yield Completed(replace(result, prefill=prefill))
 
 
 def _result(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -12,7 +13,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cachepoint.api.bedrock.routes import runtime
-from cachepoint.api.common import AppServices
+from cachepoint.api.common import AppServices, services_of
 from cachepoint.api.errors import handle_error
 from cachepoint.errors import CachepointError
 
@@ -33,10 +34,19 @@ async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+async def cache_stats(request: Request) -> Response:
+    """cachepoint's own view of its cache: entries, bytes against the budget, removals by reason."""
+    inference = services_of(request).inference
+    engines = {name: {"kv_bytes_per_token": slot.worker.engine.kv_bytes_per_token, "queued_jobs": slot.worker.num_jobs}
+               for name, slot in inference.slots.items()}
+    return JSONResponse({"cache": asdict(inference.cache.stats()), "engines": engines})
+
+
 def create_app(services: AppServices) -> Starlette:
     routes = [
         Route("/model/{rest:path}", runtime, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
+        Route("/cachepoint/cache", cache_stats, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,

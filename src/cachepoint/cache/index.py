@@ -85,6 +85,10 @@ class PrefixIndex:
     def num_entries(self) -> int:
         return len(self._entries)
 
+    @property
+    def num_blobs(self) -> int:
+        return len(self._blobs)
+
     def lru_keys(self) -> list[BlockHash]:
         return list(self._lru)
 

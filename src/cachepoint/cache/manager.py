@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from cachepoint.cache.index import BlobId, PrefixIndex
 from cachepoint.cache.keys import BlockHash, chain_keys, scope_seed
-from cachepoint.cache.plan import CachePlan, CacheScope, Outcome
+from cachepoint.cache.plan import CachePlan, CacheScope, CacheStats, Outcome
 from cachepoint.cache.planner import Decision, decide, disabled_reports
 from cachepoint.cache.store import MemoryStore, SnapshotStore
 from cachepoint.clock import Clock
@@ -112,6 +112,15 @@ class PrefixCache:
         handle = plan.handle
         if isinstance(handle, _Handle) and handle.decision.hit is not None:
             self.index.unpin(handle.decision.hit.key)
+
+    def stats(self) -> CacheStats:
+        return CacheStats(
+            num_entries=self.index.num_entries,
+            num_snapshots=self.index.num_blobs,
+            num_bytes=self.index.num_bytes,
+            budget_bytes=self.budget_bytes,
+            removals={reason.value: n for reason, n in self.index.stats.removals.items()},
+        )
 
     def _free(self, blob_ids: list[BlobId]) -> None:
         for blob_id in blob_ids:

@@ -74,12 +74,23 @@ class CachePlan:
     handle: object = field(default=None, compare=False, repr=False)  # the cache's own bookkeeping
 
 
+@dataclass(frozen=True)
+class CacheStats:
+    num_entries: int = 0
+    num_snapshots: int = 0
+    num_bytes: int = 0
+    budget_bytes: int = 0
+    removals: dict[str, int] = field(default_factory=dict)
+
+
 class PromptCache(Protocol):
     def plan(self, scope: CacheScope, rendered: RenderedPrompt, rules: CachingRules | None) -> CachePlan: ...
 
     def commit(self, plan: CachePlan, snapshots: tuple[Snapshot, ...]) -> None: ...
 
     def release(self, plan: CachePlan) -> None: ...
+
+    def stats(self) -> CacheStats: ...
 
 
 class NullCache:
@@ -96,3 +107,6 @@ class NullCache:
 
     def release(self, plan: CachePlan) -> None:
         pass
+
+    def stats(self) -> CacheStats:
+        return CacheStats()

@@ -62,8 +62,10 @@ class LlamaCppEngine:
     def run(self, job: GenerateJob) -> Iterator[EngineEvent]:
         started = time.perf_counter()
         start = self._start_from(job)
-        snapshots = self._prefill(job, start)
-        yield Prefilled(snapshots, len(job.tokens) - start, time.perf_counter() - started)
+        restored = time.perf_counter()
+        snapshots, snapshot_s = self._prefill(job, start)
+        total_s = time.perf_counter() - started
+        yield Prefilled(snapshots, len(job.tokens) - start, total_s, restored - started, snapshot_s)
         yield from self._decode(job)
 
     def _start_from(self, job: GenerateJob) -> int:
@@ -77,17 +79,19 @@ class LlamaCppEngine:
         self._llm.input_ids[:start] = job.tokens[:start]
         return start
 
-    def _prefill(self, job: GenerateJob, start: int) -> tuple[Snapshot, ...]:
+    def _prefill(self, job: GenerateJob, start: int) -> tuple[tuple[Snapshot, ...], float]:
         snapshots: list[Snapshot] = []
-        position = start
+        position, snapshot_s = start, 0.0
         for cut in sorted(set(job.capture_at)) + [len(job.tokens)]:
             if cut > position:
                 self._llm.eval(job.tokens[position:cut])
                 position = cut
             if cut in job.capture_at:
+                taken = time.perf_counter()
                 snapshots.append(self._snapshot(cut))
+                snapshot_s += time.perf_counter() - taken
         order = {t: i for i, t in enumerate(job.capture_at)}
-        return tuple(sorted(snapshots, key=lambda s: order[s.num_tokens]))
+        return tuple(sorted(snapshots, key=lambda s: order[s.num_tokens])), snapshot_s
 
     def _decode(self, job: GenerateJob) -> Iterator[EngineEvent]:
         params = job.sampling
@@ -109,15 +113,15 @@ class LlamaCppEngine:
         yield Finished(FinishReason.MAX_TOKENS)
 
     def _snapshot(self, num_tokens: int) -> Snapshot:
+        """Export straight into a fresh buffer the snapshot then owns (no bytes() copy)."""
         ctx = self._llm.ctx
         size = llama_cpp.llama_state_seq_get_size(ctx, _SEQ)
         buf = (ctypes.c_uint8 * size)()
         written = llama_cpp.llama_state_seq_get_data(ctx, buf, size, _SEQ)
-        return Snapshot(bytes(buf)[:written], num_tokens)
+        return Snapshot(memoryview(buf).cast("B")[:written], num_tokens)
 
     def _restore(self, snapshot: Snapshot) -> None:
-        data = ctypes.cast(ctypes.c_char_p(snapshot.data), ctypes.POINTER(ctypes.c_uint8))
-        if llama_cpp.llama_state_seq_set_data(self._llm.ctx, data, snapshot.num_bytes, _SEQ) == 0:
+        if llama_cpp.llama_state_seq_set_data(self._llm.ctx, _pointer(snapshot.data), snapshot.num_bytes, _SEQ) == 0:
             raise RuntimeError("llama.cpp refused the KV snapshot")
 
     def _memory(self) -> llama_cpp.llama_memory_t:
@@ -137,3 +141,11 @@ class LlamaCppEngine:
 
     def _first_token(self) -> int:
         return self.tokenize("a", special=False)[0]
+
+
+def _pointer(data: bytes | memoryview) -> ctypes._Pointer[ctypes.c_uint8]:
+    """A pointer to the snapshot's bytes without copying them."""
+    if isinstance(data, memoryview) and not data.readonly:
+        array = (ctypes.c_uint8 * data.nbytes).from_buffer(data)
+        return ctypes.cast(array, ctypes.POINTER(ctypes.c_uint8))
+    return ctypes.cast(ctypes.c_char_p(bytes(data)), ctypes.POINTER(ctypes.c_uint8))

@@ -40,8 +40,14 @@ def offers_one_hour(spec: ModelSpec) -> bool:
 
 def cache_header(result: Result) -> dict[str, str]:
     """`x-cachepoint-cache`: one `outcome:T:ttl[:cause]` per checkpoint, so silent no-caching is never silent."""
-    reports = result.plan.reports
-    return {"x-cachepoint-cache": ",".join(r.compact() for r in reports)} if reports else {}
+    headers = {"x-cachepoint-cache": ",".join(r.compact() for r in result.plan.reports)} if result.plan.reports else {}
+    if result.prefill is not None:
+        p = result.prefill
+        headers["x-cachepoint-prefill"] = (
+            f"evaluated={p.num_evaluated_tokens};prefill_ms={p.prefill_s * 1000:.1f};"
+            f"restore_ms={p.restore_s * 1000:.1f};snapshot_ms={p.snapshot_s * 1000:.1f}"
+        )
+    return headers
 
 
 def new_message_id(prefix: str = "msg_bdrk_") -> str:
