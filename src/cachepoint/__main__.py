@@ -19,6 +19,7 @@ BANNER = """cachepoint listening on {url}  (Region {region})
              --model-id us.anthropic.claude-sonnet-4-5-20250929-v1:0 \\
              --messages '[{{"role":"user","content":[{{"text":"Hello"}}]}}]'
   env:     AWS_ENDPOINT_URL_BEDROCK_RUNTIME={url}
+  cache:   KV snapshot budget {budget_mib:,} MiB ([cache] max_bytes); stats at {url}/cachepoint/cache
 """
 
 
@@ -38,7 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, host=args.host, port=args.port)
     services = build_services(settings)
     url = f"http://{settings.host}:{settings.port}"
-    print(BANNER.format(url=url, region=settings.region), flush=True)
+    print(BANNER.format(url=url, region=settings.region, budget_mib=settings.cache_max_bytes // 2**20), flush=True)
     uvicorn.run(create_app(services), host=settings.host, port=settings.port, log_level="warning")
     return 0
 

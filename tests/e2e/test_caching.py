@@ -182,3 +182,19 @@ def test_converse_and_invoke_share_the_cache(runtime: Any) -> None:
             "messages": [{"role": "user", "content": "y"}]}
     usage = json.loads(runtime.invoke_model(modelId=SONNET, body=json.dumps(body))["body"].read())["usage"]
     assert usage["cache_read_input_tokens"] == written
+
+
+def test_invoke_model_rule_violations(runtime: Any) -> None:
+    def invoke(messages: list[dict[str, Any]]) -> str:
+        body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 4, "messages": messages}
+        return validation_message(lambda: runtime.invoke_model(modelId=SONNET, body=json.dumps(body)), runtime)
+
+    marked = lambda text, ttl="5m": {"type": "text", "text": text, "cache_control": {"type": "ephemeral", "ttl": ttl}}  # noqa: E731
+    assert invoke([{"role": "user", "content": [marked(f"b{i}") for i in range(5)]}]) == (
+        "The model returned the following errors: A maximum of 4 blocks with cache_control may be provided. Found 5.")
+    assert invoke([{"role": "user", "content": [marked("a"), marked("b", "1h")]}]).startswith(
+        "The model returned the following errors: messages.0.content.1.cache_control.ttl: a ttl='1h'")
+    top_level = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 4, "cache_control": {"type": "ephemeral"},
+                 "messages": [{"role": "user", "content": "x"}]}
+    assert "extraneous key [cache_control]" in validation_message(
+        lambda: runtime.invoke_model(modelId=SONNET, body=json.dumps(top_level)), runtime)
