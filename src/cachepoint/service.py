@@ -60,6 +60,14 @@ class Result:
 
 
 @dataclass(frozen=True)
+class Started:
+    """The cache plan is made and generation is queued: the prompt side of the usage is final."""
+
+    prompt_usage: Usage
+    plan: CachePlan
+
+
+@dataclass(frozen=True)
 class TextDelta:
     text: str
 
@@ -69,7 +77,7 @@ class Completed:
     result: Result
 
 
-ServiceEvent = TextDelta | Completed
+ServiceEvent = Started | TextDelta | Completed
 
 _STOP_REASONS = {
     FinishReason.END_OF_TURN: StopReason.END_TURN,
@@ -86,8 +94,15 @@ class InferenceService:
         self.cache = cache
 
     def prepare(self, ctx: CallContext, model_identifier: str, prompt: Prompt, sampling: SamplingParams) -> PreparedCall:
-        started = time.perf_counter()
+        """A Bedrock call: the identifier is resolved with Bedrock's rules."""
         spec = resolve_spec(parse_model_identifier(model_identifier), self.catalog)
+        return self.prepare_for(ctx, model_identifier, spec, prompt, sampling)
+
+    def prepare_for(
+        self, ctx: CallContext, model_identifier: str, spec: ModelSpec, prompt: Prompt, sampling: SamplingParams
+    ) -> PreparedCall:
+        """Validate and render for an already resolved model; every failure here precedes any output."""
+        started = time.perf_counter()
         validate_checkpoints(prompt, spec.caching)
         slot = self.slots[spec.engine]
         rendered = render(prompt, slot.template, slot.worker.engine)
@@ -97,6 +112,9 @@ class InferenceService:
 
     def count_tokens(self, model_identifier: str, prompt: Prompt) -> int:
         spec = resolve_counting_spec(parse_model_identifier(model_identifier), self.catalog)
+        return self.count_tokens_for(spec, prompt)
+
+    def count_tokens_for(self, spec: ModelSpec, prompt: Prompt) -> int:
         slot = self.slots[spec.engine]
         return render(prompt, slot.template, slot.worker.engine).num_tokens
 
@@ -111,6 +129,7 @@ class InferenceService:
         scope = CacheScope(call.ctx.account_id, call.ctx.region, call.spec.model_id)
         plan = self.cache.plan(scope, call.rendered, call.spec.caching)
         try:
+            yield Started(_usage(call, plan, num_output=0), plan)
             async with aclosing(self._generate(call, plan)) as events:
                 async for event in events:
                     yield event
@@ -150,8 +169,14 @@ def _result(
 ) -> Result:
     now = time.perf_counter()
     stop = StopReason.STOP_SEQUENCE if text.stop_sequence is not None else _STOP_REASONS[finish]
+    usage = _usage(call, plan, num_output)
+    first_ms = None if first_s is None else int((first_s - call.started_s) * 1000)
+    return Result(text.text, stop, text.stop_sequence, usage, int((now - call.started_s) * 1000), first_ms, plan)
+
+
+def _usage(call: PreparedCall, plan: CachePlan, num_output: int) -> Usage:
     cached = plan.read_tokens + plan.write_5m_tokens + plan.write_1h_tokens
-    usage = Usage(
+    return Usage(
         input_tokens=call.rendered.num_tokens - cached,
         output_tokens=num_output,
         cache_read_tokens=plan.read_tokens,
@@ -159,8 +184,6 @@ def _result(
         cache_write_1h_tokens=plan.write_1h_tokens,
         had_checkpoint=call.had_checkpoint,
     )
-    first_ms = None if first_s is None else int((first_s - call.started_s) * 1000)
-    return Result(text.text, stop, text.stop_sequence, usage, int((now - call.started_s) * 1000), first_ms, plan)
 
 
 def _max_tokens(sampling: SamplingParams, spec: ModelSpec) -> int:

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from cachepoint.api.anthropic import routes as anthropic_routes
 from cachepoint.api.bedrock.routes import runtime
 from cachepoint.api.common import AppServices, services_of
 from cachepoint.api.errors import handle_error
@@ -45,6 +46,8 @@ async def cache_stats(request: Request) -> Response:
 def create_app(services: AppServices) -> Starlette:
     routes = [
         Route("/model/{rest:path}", runtime, methods=["POST"]),
+        Route("/v1/messages", anthropic_routes.messages, methods=["POST"]),
+        Route("/v1/messages/count_tokens", anthropic_routes.count_tokens, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
         Route("/cachepoint/cache", cache_stats, methods=["GET"]),
     ]

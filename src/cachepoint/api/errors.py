@@ -20,9 +20,9 @@ def bedrock_error(error: CachepointError, request_id: str) -> Response:
 
 
 def anthropic_error(error: CachepointError, request_id: str) -> Response:
-    body = {"type": "error", "error": {"type": error.anthropic_type, "message": error.anthropic_message}}
     headers = {"request-id": request_id}
-    return JSONResponse(body | {"request_id": request_id}, status_code=error.anthropic_status, headers=headers)
+    body = anthropic_error_event(error) | {"request_id": request_id}
+    return JSONResponse(body, status_code=error.anthropic_status, headers=headers)
 
 
 def stream_exception_payload(error: CachepointError) -> tuple[str, dict[str, object]]:
@@ -37,10 +37,20 @@ def request_id_of(request: Request) -> str:
     return str(getattr(request.state, "request_id", "") or "unknown")
 
 
+def as_cachepoint_error(exc: BaseException, request_id: str) -> CachepointError:
+    """Any failure as a wire error; unexpected ones are logged with the request ID and hidden."""
+    if isinstance(exc, CachepointError):
+        return exc
+    log.error("unexpected failure in request %s", request_id, exc_info=exc)
+    return InternalError("The server encountered an internal error while processing the request.")
+
+
+def anthropic_error_event(error: CachepointError) -> dict[str, object]:
+    return {"type": "error", "error": {"type": error.anthropic_type, "message": error.anthropic_message}}
+
+
 async def handle_error(request: Request, exc: Exception) -> Response:
     """Starlette's exception handler: the one boundary where any failure becomes a wire error."""
-    if not isinstance(exc, CachepointError):
-        log.exception("unexpected failure in request %s", request_id_of(request), exc_info=exc)
-        exc = InternalError("The server encountered an internal error while processing the request.")
+    error = as_cachepoint_error(exc, request_id_of(request))
     render = anthropic_error if request.url.path.startswith(ANTHROPIC_PREFIX) else bedrock_error
-    return render(exc, request_id_of(request))
+    return render(error, request_id_of(request))

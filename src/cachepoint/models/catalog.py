@@ -47,11 +47,23 @@ class Catalog:
     def get(self, model_id: str) -> ModelSpec | None:
         return self._specs.get(model_id)
 
+    def by_anthropic_name(self, name: str) -> ModelSpec | None:
+        """Anthropic API model names: the dated name, its undated alias, or a Bedrock model ID."""
+        for spec in self._specs.values():
+            if spec.anthropic_name and name in (spec.anthropic_name, _undated(spec.anthropic_name)):
+                return spec
+        return self.get(name)
+
     def __iter__(self) -> Iterator[ModelSpec]:
         return iter(self._specs.values())
 
     def __len__(self) -> int:
         return len(self._specs)
+
+
+def _undated(name: str) -> str:
+    head, _, tail = name.rpartition("-")
+    return head if len(tail) == 8 and tail.isdigit() else name
 
 
 def _spec(model_id: str, row: Mapping[str, Any], families: Mapping[str, Any]) -> ModelSpec:

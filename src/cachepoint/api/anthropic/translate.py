@@ -136,3 +136,30 @@ _CONTENT_TYPES: dict[str, Callable[[dict[str, Any], str], Block]] = {
     "thinking": lambda item, path: b.reasoning_block(str(item.get("thinking", ""))),
     "redacted_thinking": lambda item, path: b.reasoning_block("[redacted]"),
 }
+
+
+def with_automatic_checkpoint(prompt: Prompt, control: CacheControlIn | None) -> Prompt:
+    """/v1/messages' top-level `cache_control`: a checkpoint on the last block that can carry one
+    (walking back over thinking blocks), moving forward as the conversation grows."""
+    if control is None:
+        return prompt
+    ttl = Ttl(control.ttl or "5m")
+    for m in range(len(prompt.messages) - 1, -1, -1):
+        blocks = prompt.messages[m].blocks
+        for j in range(len(blocks) - 1, -1, -1):
+            if blocks[j].kind is not BlockKind.REASONING:
+                return _mark(prompt, m, j, ttl)
+    return prompt
+
+
+def _mark(prompt: Prompt, m: int, j: int, ttl: Ttl) -> Prompt:
+    message = prompt.messages[m]
+    block = message.blocks[j]
+    if block.checkpoint is not None:
+        if block.checkpoint.ttl is not ttl:
+            raise ValidationError("cache_control: the automatic cache_control TTL conflicts with the one on the last block")
+        return prompt
+    marked = Block(block.kind, block.text, Checkpoint(ttl, f"messages.{m}.content.{j}"))
+    blocks = message.blocks[:j] + (marked,) + message.blocks[j + 1 :]
+    messages = prompt.messages[:m] + (Message(message.role, blocks),) + prompt.messages[m + 1 :]
+    return Prompt(prompt.tools, prompt.system, messages)

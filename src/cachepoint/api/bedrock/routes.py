@@ -17,16 +17,15 @@ from starlette.responses import JSONResponse, Response
 
 from cachepoint.accounting.usage import invoke_headers
 from cachepoint.api.anthropic import translate as anthropic
-from cachepoint.api.anthropic.schema import InvokeBody
 from cachepoint.api.bedrock import translate as converse
 from cachepoint.api.bedrock.responses import anthropic_message_body, cache_header, converse_body
+from cachepoint.api.bedrock.calls import bedrock_call, parse_invoke_body, require_anthropic_spec
 from cachepoint.api.bedrock.schema import ConverseRequest, CountTokensRequest
-from cachepoint.api.common import MALFORMED, call_context, json_body, parse, services_of
+from cachepoint.api.bedrock.streams import converse_stream_op, invoke_stream_op
+from cachepoint.api.common import MALFORMED, json_body, parse, services_of
 from cachepoint.api.errors import request_id_of
-from cachepoint.api.validation import coral_message, json_schema_message
+from cachepoint.api.validation import coral_message
 from cachepoint.errors import ResourceNotFoundError, ValidationError
-from cachepoint.models.ids import parse_model_identifier
-from cachepoint.models.resolve import resolve_spec
 from cachepoint.service import Result
 from cachepoint.types import Prompt, SamplingParams
 
@@ -59,22 +58,12 @@ async def converse_op(request: Request, model_id: str) -> Response:
 
 
 async def invoke_op(request: Request, model_id: str) -> Response:
-    services = services_of(request)
-    spec = resolve_spec(parse_model_identifier(model_id), services.inference.catalog)
-    if not spec.speaks_anthropic:
-        raise ValidationError(f"InvokeModel bodies are supported for Anthropic models; use Converse for {spec.name}.")
+    spec = require_anthropic_spec(request, model_id)
     body = parse_invoke_body(await json_body(request))
     result = await _complete(request, model_id, anthropic.to_prompt(body), anthropic.to_sampling(body))
     headers = {"x-amzn-RequestId": request_id_of(request)} | invoke_headers(result.usage, result.latency_ms)
     headers |= cache_header(result)
     return JSONResponse(anthropic_message_body(result, spec), headers=headers)
-
-
-def parse_invoke_body(data: object) -> InvokeBody:
-    body = parse(InvokeBody, data, json_schema_message)
-    if body.cache_control is not None:
-        raise ValidationError("Malformed input request: #: extraneous key [cache_control] is not permitted, please reformat your input and try again.")
-    return body
 
 
 async def count_tokens_op(request: Request, model_id: str) -> Response:
@@ -97,13 +86,13 @@ def _decode_base64_json(text: str) -> object:
 
 
 async def _complete(request: Request, model_id: str, prompt: Prompt, sampling: SamplingParams) -> Result:
-    inference = services_of(request).inference
-    call = inference.prepare(call_context(request), model_id, prompt, sampling)
-    return await inference.complete(call)
+    return await services_of(request).inference.complete(bedrock_call(request, model_id, prompt, sampling))
 
 
 OPERATIONS: dict[str, Handler] = {
     "converse": converse_op,
+    "converse-stream": converse_stream_op,
     "invoke": invoke_op,
+    "invoke-with-response-stream": invoke_stream_op,
     "count-tokens": count_tokens_op,
 }
