@@ -41,4 +41,6 @@ def build_services(
 def _check_engine_names(catalog: Catalog, settings: Settings) -> None:
     unknown = sorted({spec.engine for spec in catalog} - set(settings.engines))
     if unknown:
-        raise ValueError(f"models refer to engines that are not configured: {unknown}; known: {sorted(settings.engines)}")
+        raise ValueError(
+            f"models refer to engines that are not configured: {unknown}; known: {sorted(settings.engines)}"
+        )

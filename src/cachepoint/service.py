@@ -93,7 +93,9 @@ class InferenceService:
         self.slots = dict(slots)
         self.cache = cache
 
-    def prepare(self, ctx: CallContext, model_identifier: str, prompt: Prompt, sampling: SamplingParams) -> PreparedCall:
+    def prepare(
+        self, ctx: CallContext, model_identifier: str, prompt: Prompt, sampling: SamplingParams
+    ) -> PreparedCall:
         """A Bedrock call: the identifier is resolved with Bedrock's rules."""
         spec = resolve_spec(parse_model_identifier(model_identifier), self.catalog)
         return self.prepare_for(ctx, model_identifier, spec, prompt, sampling)
@@ -138,7 +140,11 @@ class InferenceService:
 
     async def _generate(self, call: PreparedCall, plan: CachePlan) -> AsyncIterator[ServiceEvent]:
         job = GenerateJob(
-            call.rendered.tokens, call.sampling, plan.restore, plan.restore_tokens if plan.restore else 0, plan.capture_at
+            call.rendered.tokens,
+            call.sampling,
+            plan.restore,
+            plan.restore_tokens if plan.restore else 0,
+            plan.capture_at,
         )
         text = TextStream(call.sampling.stop_sequences)
         engine = call.slot.worker.engine

@@ -56,7 +56,6 @@ class Checkpoint:
     """A cache marker on the block it closes. `path` names that block in Anthropic indices
     (`system.1`, `messages.3.content.0`, `tools.2`) for error messages."""
 
-
     ttl: Ttl
     path: str
     wire_path: str | None = None  # where the client wrote it, when that differs (Converse arrays)

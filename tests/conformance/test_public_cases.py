@@ -24,11 +24,18 @@ from cachepoint.types import AccountId, RegionId, Ttl
 from tests.cachekit import rendered, run
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
-CASES = {c["id"]: c for c in json.loads((FIXTURES / "public-cases.json").read_text())["cases"]} if FIXTURES.exists() else {}
+CASES = (
+    {c["id"]: c for c in json.loads((FIXTURES / "public-cases.json").read_text())["cases"]} if FIXTURES.exists() else {}
+)
 TOKEN_CASES = [
-    "aws-blog-37209-write-then-read", "aws-blog-1038-read-37888-write", "aws-blog-converse-1898-write-then-read",
-    "below-minimum-silent", "below-minimum-boundary-sonnet-4-6-apr-2026", "novel-translation-same-region-write-then-read",
-    "novel-translation-region-change-rewrite", "novel-translation-ap-northeast-2",
+    "aws-blog-37209-write-then-read",
+    "aws-blog-1038-read-37888-write",
+    "aws-blog-converse-1898-write-then-read",
+    "below-minimum-silent",
+    "below-minimum-boundary-sonnet-4-6-apr-2026",
+    "novel-translation-same-region-write-then-read",
+    "novel-translation-region-change-rewrite",
+    "novel-translation-ap-northeast-2",
 ]
 pytestmark = pytest.mark.skipif(not CASES, reason="shared fixtures not present beside the repo")
 
@@ -87,11 +94,20 @@ def test_token_level_case(case_id: str) -> None:
         clock.tick(step.get("t_offset_s", elapsed) - elapsed)
         elapsed = step.get("t_offset_s", elapsed)
         region = step.get("inference_region", "us-east-1")
-        scope = CacheScope(AccountId("123456789012"), RegionId(region), spec.model_id, region not in disabled_regions(case))
+        scope = CacheScope(
+            AccountId("123456789012"), RegionId(region), spec.model_id, region not in disabled_regions(case)
+        )
         prompt = step_prompt(step, steps, step.get("label", ""))
         plan = run(cache, prompt, spec.caching, scope)
         write = plan.write_5m_tokens + plan.write_1h_tokens
-        usage = Usage(prompt.num_tokens - plan.read_tokens - write, 0, plan.read_tokens, plan.write_5m_tokens, plan.write_1h_tokens, True)
+        usage = Usage(
+            prompt.num_tokens - plan.read_tokens - write,
+            0,
+            plan.read_tokens,
+            plan.write_5m_tokens,
+            plan.write_1h_tokens,
+            True,
+        )
         assert_expected(step["expected"], usage)
 
 
@@ -109,8 +125,11 @@ def assert_expected(expected: dict[str, Any], usage: Usage) -> None:
             assert got[key] == want[key], key
     if "log" in expected:
         want = expected["log"]
-        got = {"inputTokenCount": usage.input_tokens, "cacheReadInputTokenCount": usage.cache_read_tokens,
-               "cacheWriteInputTokenCount": usage.cache_write_tokens}
+        got = {
+            "inputTokenCount": usage.input_tokens,
+            "cacheReadInputTokenCount": usage.cache_read_tokens,
+            "cacheWriteInputTokenCount": usage.cache_write_tokens,
+        }
         assert got == want
 
 
@@ -132,7 +151,9 @@ def test_lookback_case_by_block_positions() -> None:
 def test_smartsheet_usage_arithmetic(label: str) -> None:
     step = next(s for s in CASES["aws-blog-smartsheet-total-tokens"]["steps"] if s["label"] == label)
     want = step["expected"]["usage_converse"]
-    usage = Usage(want["inputTokens"], want["outputTokens"], want["cacheReadInputTokens"], want["cacheWriteInputTokens"], 0, True)
+    usage = Usage(
+        want["inputTokens"], want["outputTokens"], want["cacheReadInputTokens"], want["cacheWriteInputTokens"], 0, True
+    )
     assert converse_usage(usage)["totalTokens"] == want["totalTokens"]
 
 
@@ -145,11 +166,20 @@ def test_anthropic_usage_sum() -> None:
 
 
 def test_every_case_is_covered_somewhere() -> None:
-    covered = set(TOKEN_CASES) | {"anthropic-lookback-20-blocks", "aws-blog-smartsheet-total-tokens", "anthropic-usage-sum"}
-    elsewhere = {  # error-message cases: tests/unit/test_checkpoints.py, tests/unit/test_models.py, tests/e2e
-        "five-checkpoints-error", "ttl-1h-after-5m-error", "nothing-to-cache-error", "cachepoint-after-reasoning-error",
-        "unsupported-model-checkpoint-error", "nova-tools-cachepoint-error", "on-demand-throughput-not-supported",
+    covered = set(TOKEN_CASES) | {
+        "anthropic-lookback-20-blocks",
+        "aws-blog-smartsheet-total-tokens",
+        "anthropic-usage-sum",
     }
-    pending = {"anthropic-prewarm-max-tokens-0"}  # needs /v1/messages (max_tokens 0), not served yet
-    assert set(CASES) <= covered | elsewhere | pending, sorted(set(CASES) - covered - elsewhere)
+    elsewhere = {  # error-message cases: tests/unit/test_checkpoints.py, tests/unit/test_models.py, tests/e2e
+        "five-checkpoints-error",
+        "ttl-1h-after-5m-error",
+        "nothing-to-cache-error",
+        "cachepoint-after-reasoning-error",
+        "unsupported-model-checkpoint-error",
+        "nova-tools-cachepoint-error",
+        "on-demand-throughput-not-supported",
+        "anthropic-prewarm-max-tokens-0",  # tests/e2e/test_streaming.py, through the anthropic SDK
+    }
+    assert set(CASES) <= covered | elsewhere, sorted(set(CASES) - covered - elsewhere)
     assert all(re.match(r"^[a-z0-9-]+$", case_id) for case_id in CASES)

@@ -33,7 +33,9 @@ def live(clock: FakeClock) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="session")
 def client_for(live: LiveServer) -> Callable[..., Any]:
-    def make(access_key: str = "AKIDCACHEPOINTTEST", region: str = "us-east-1", service: str = "bedrock-runtime") -> Any:
+    def make(
+        access_key: str = "AKIDCACHEPOINTTEST", region: str = "us-east-1", service: str = "bedrock-runtime"
+    ) -> Any:
         return boto3.client(
             service,
             endpoint_url=live.url,

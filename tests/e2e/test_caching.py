@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import pytest
 
@@ -16,13 +17,18 @@ CP = {"cachePoint": {"type": "default"}}
 
 def document(tag: str, sentences: int = 48) -> str:
     """About 23 tokens a sentence: 48 sentences (~1,100 tokens) sit just above the 1,024-token minimum."""
-    return " ".join(f"Note {tag}-{i}: the ledger for week {i} lists {i * 7} crates of apples." for i in range(sentences))
+    return " ".join(
+        f"Note {tag}-{i}: the ledger for week {i} lists {i * 7} crates of apples." for i in range(sentences)
+    )
 
 
 def converse(runtime: Any, content: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     response: dict[str, Any] = runtime.converse(
-        modelId=SONNET, messages=[{"role": "user", "content": content}],
-        inferenceConfig={"maxTokens": 8, "temperature": 0}, **extra)
+        modelId=SONNET,
+        messages=[{"role": "user", "content": content}],
+        inferenceConfig={"maxTokens": 8, "temperature": 0},
+        **extra,
+    )
     return response
 
 
@@ -53,7 +59,9 @@ def test_write_then_read_restores_real_kv_with_identical_output(runtime: Any) ->
 def test_a_new_question_reads_the_prefix_and_pays_only_the_tail(runtime: Any) -> None:
     doc = document("nq")
     written = totals(converse(runtime, [{"text": doc}, CP, {"text": "First question?"}]))[1]
-    read, write, uncached = totals(converse(runtime, [{"text": doc}, CP, {"text": "A different, longer second question?"}]))
+    read, write, uncached = totals(
+        converse(runtime, [{"text": doc}, CP, {"text": "A different, longer second question?"}])
+    )
     assert (read, write) == (written, 0) and 0 < uncached < 30
 
 
@@ -98,20 +106,25 @@ def test_rule_violations_are_bedrocks_validation_errors(runtime: Any) -> None:
     five = [{"text": f"block {i}"} for i in range(5)]
     content = [part for block in five for part in (block, CP)]
     assert validation_message(lambda: converse(runtime, content), runtime) == (
-        "The model returned the following errors: A maximum of 4 blocks with cache_control may be provided. Found 5.")
+        "The model returned the following errors: A maximum of 4 blocks with cache_control may be provided. Found 5."
+    )
     ttl = [{"text": "a"}, CP, {"text": "b"}, {"cachePoint": {"type": "default", "ttl": "1h"}}]
     assert validation_message(lambda: converse(runtime, ttl), runtime).startswith(
-        "The model returned the following errors: messages.0.content.1.cache_control.ttl: a ttl='1h' cache_control block")
+        "The model returned the following errors: messages.0.content.1.cache_control.ttl: a ttl='1h' cache_control block"
+    )
     assert validation_message(lambda: converse(runtime, [CP, {"text": "q"}]), runtime) == (
-        "There is nothing available to cache. Please remove the invalid cache point and try again.")
+        "There is nothing available to cache. Please remove the invalid cache point and try again."
+    )
 
 
 def test_checkpoint_on_a_model_without_caching_is_access_denied(runtime: Any) -> None:
     with pytest.raises(runtime.exceptions.AccessDeniedException) as info:
-        runtime.converse(modelId="us.meta.llama3-3-70b-instruct-v1:0",
-                         messages=[{"role": "user", "content": [{"text": "x"}, CP]}])
+        runtime.converse(
+            modelId="us.meta.llama3-3-70b-instruct-v1:0", messages=[{"role": "user", "content": [{"text": "x"}, CP]}]
+        )
     assert info.value.response["Error"]["Message"] == (
-        "You invoked an unsupported model or your request did not allow prompt caching.")
+        "You invoked an unsupported model or your request did not allow prompt caching."
+    )
 
 
 def test_another_account_never_reads_the_prefix(client_for: Callable[..., Any]) -> None:
@@ -156,7 +169,9 @@ def test_eviction_under_a_tiny_budget(runtime: Any, live: LiveServer) -> None:
 def test_invoke_model_cache_control_with_one_hour_ttl(runtime: Any) -> None:
     def invoke(question: str) -> tuple[dict[str, Any], dict[str, str]]:
         body = {
-            "anthropic_version": "bedrock-2023-05-31", "max_tokens": 8, "temperature": 0,
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 8,
+            "temperature": 0,
             "system": [{"type": "text", "text": document("inv"), "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
             "messages": [{"role": "user", "content": question}],
         }
@@ -166,7 +181,10 @@ def test_invoke_model_cache_control_with_one_hour_ttl(runtime: Any) -> None:
     first, headers = invoke("Q1?")
     usage = first["usage"]
     assert usage["cache_read_input_tokens"] == 0 and usage["cache_creation_input_tokens"] >= 1024
-    assert usage["cache_creation"] == {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": usage["cache_creation_input_tokens"]}
+    assert usage["cache_creation"] == {
+        "ephemeral_5m_input_tokens": 0,
+        "ephemeral_1h_input_tokens": usage["cache_creation_input_tokens"],
+    }
     assert headers["x-amzn-bedrock-cache-write-input-token-count"] == str(usage["cache_creation_input_tokens"])
     second, headers = invoke("Q2, a little longer?")
     assert second["usage"]["cache_read_input_tokens"] == usage["cache_creation_input_tokens"]
@@ -177,9 +195,12 @@ def test_invoke_model_cache_control_with_one_hour_ttl(runtime: Any) -> None:
 def test_converse_and_invoke_share_the_cache(runtime: Any) -> None:
     doc = document("shared")
     written = totals(converse(runtime, [{"text": "x"}], system=[{"text": doc}, CP]))[1]
-    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 4,
-            "system": [{"type": "text", "text": doc, "cache_control": {"type": "ephemeral"}}],
-            "messages": [{"role": "user", "content": "y"}]}
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 4,
+        "system": [{"type": "text", "text": doc, "cache_control": {"type": "ephemeral"}}],
+        "messages": [{"role": "user", "content": "y"}],
+    }
     usage = json.loads(runtime.invoke_model(modelId=SONNET, body=json.dumps(body))["body"].read())["usage"]
     assert usage["cache_read_input_tokens"] == written
 
@@ -191,10 +212,17 @@ def test_invoke_model_rule_violations(runtime: Any) -> None:
 
     marked = lambda text, ttl="5m": {"type": "text", "text": text, "cache_control": {"type": "ephemeral", "ttl": ttl}}  # noqa: E731
     assert invoke([{"role": "user", "content": [marked(f"b{i}") for i in range(5)]}]) == (
-        "The model returned the following errors: A maximum of 4 blocks with cache_control may be provided. Found 5.")
+        "The model returned the following errors: A maximum of 4 blocks with cache_control may be provided. Found 5."
+    )
     assert invoke([{"role": "user", "content": [marked("a"), marked("b", "1h")]}]).startswith(
-        "The model returned the following errors: messages.0.content.1.cache_control.ttl: a ttl='1h'")
-    top_level = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 4, "cache_control": {"type": "ephemeral"},
-                 "messages": [{"role": "user", "content": "x"}]}
+        "The model returned the following errors: messages.0.content.1.cache_control.ttl: a ttl='1h'"
+    )
+    top_level = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 4,
+        "cache_control": {"type": "ephemeral"},
+        "messages": [{"role": "user", "content": "x"}],
+    }
     assert "extraneous key [cache_control]" in validation_message(
-        lambda: runtime.invoke_model(modelId=SONNET, body=json.dumps(top_level)), runtime)
+        lambda: runtime.invoke_model(modelId=SONNET, body=json.dumps(top_level)), runtime
+    )

@@ -17,8 +17,12 @@ USER = [{"role": "user", "content": [{"text": "Name three colours."}]}]
 
 
 def anthropic_body(**extra: Any) -> bytes:
-    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 12, "temperature": 0,
-            "messages": [{"role": "user", "content": "Name three colours."}]} | extra
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 12,
+        "temperature": 0,
+        "messages": [{"role": "user", "content": "Name three colours."}],
+    } | extra
     return json.dumps(body).encode()
 
 
@@ -49,7 +53,9 @@ def test_max_tokens_and_stop_sequences(runtime: Any) -> None:
     full = runtime.converse(modelId=SONNET, messages=USER, inferenceConfig={"maxTokens": 24, "temperature": 0})
     text = full["output"]["message"]["content"][0]["text"]
     stop = text.split()[1]
-    cut = runtime.converse(modelId=SONNET, messages=USER, inferenceConfig={"maxTokens": 24, "temperature": 0, "stopSequences": [stop]})
+    cut = runtime.converse(
+        modelId=SONNET, messages=USER, inferenceConfig={"maxTokens": 24, "temperature": 0, "stopSequences": [stop]}
+    )
     assert cut["stopReason"] == "stop_sequence"
     assert cut["output"]["message"]["content"][0]["text"] == text[: text.index(stop)]
 
@@ -68,9 +74,12 @@ def test_invoke_model_with_anthropic_body_and_token_headers(runtime: Any) -> Non
 
 def test_same_prompt_same_token_count_across_operations(runtime: Any) -> None:
     converse = runtime.converse(modelId=SONNET, messages=USER, inferenceConfig={"maxTokens": 1})
-    via_converse = runtime.count_tokens(modelId="anthropic.claude-sonnet-4-5-20250929-v1:0", input={"converse": {"messages": USER}})
-    via_invoke = runtime.count_tokens(modelId="anthropic.claude-sonnet-4-5-20250929-v1:0",
-                                      input={"invokeModel": {"body": anthropic_body()}})
+    via_converse = runtime.count_tokens(
+        modelId="anthropic.claude-sonnet-4-5-20250929-v1:0", input={"converse": {"messages": USER}}
+    )
+    via_invoke = runtime.count_tokens(
+        modelId="anthropic.claude-sonnet-4-5-20250929-v1:0", input={"invokeModel": {"body": anthropic_body()}}
+    )
     assert via_converse["inputTokens"] == via_invoke["inputTokens"] == converse["usage"]["inputTokens"]
 
 
@@ -92,7 +101,9 @@ def error_of(call: Any) -> tuple[str, str, int]:
 def test_unknown_model(runtime: Any) -> None:
     code, message, status = error_of(lambda: runtime.converse(modelId="anthropic.claude-9", messages=USER))
     assert (code, message, status) == ("ValidationException", "The provided model identifier is invalid.", 400)
-    assert isinstance(_raised(lambda: runtime.converse(modelId="nope.nope", messages=USER)), runtime.exceptions.ValidationException)
+    assert isinstance(
+        _raised(lambda: runtime.converse(modelId="nope.nope", messages=USER)), runtime.exceptions.ValidationException
+    )
 
 
 def _raised(call: Any) -> BaseException:
@@ -106,12 +117,36 @@ def _raised(call: Any) -> BaseException:
 @pytest.mark.parametrize(
     ("messages", "config", "message"),
     [
-        ([], {}, "A conversation must start with a user message. Try again with a conversation that starts with a user message."),
-        ([{"role": "assistant", "content": [{"text": "hi"}]}], {}, "A conversation must start with a user message. Try again with a conversation that starts with a user message."),
-        (USER + USER, {}, "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again."),
-        (USER, {"maxTokens": 0}, "1 validation error detected: Value '0' at 'inferenceConfig.maxTokens' failed to satisfy constraint: Member must have value greater than or equal to 1"),
-        (USER, {"maxTokens": 64001}, "The maximum tokens you requested exceeds the model limit of 64000. Try again with a maximum tokens value that is lower than 64000."),
-        (USER, {"temperature": 2.0}, "1 validation error detected: Value '2.0' at 'inferenceConfig.temperature' failed to satisfy constraint: Member must have value less than or equal to 1"),
+        (
+            [],
+            {},
+            "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
+        ),
+        (
+            [{"role": "assistant", "content": [{"text": "hi"}]}],
+            {},
+            "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
+        ),
+        (
+            USER + USER,
+            {},
+            "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.",
+        ),
+        (
+            USER,
+            {"maxTokens": 0},
+            "1 validation error detected: Value '0' at 'inferenceConfig.maxTokens' failed to satisfy constraint: Member must have value greater than or equal to 1",
+        ),
+        (
+            USER,
+            {"maxTokens": 64001},
+            "The maximum tokens you requested exceeds the model limit of 64000. Try again with a maximum tokens value that is lower than 64000.",
+        ),
+        (
+            USER,
+            {"temperature": 2.0},
+            "1 validation error detected: Value '2.0' at 'inferenceConfig.temperature' failed to satisfy constraint: Member must have value less than or equal to 1",
+        ),
     ],
 )
 def test_converse_validation_errors(runtime: Any, messages: list[Any], config: dict[str, Any], message: str) -> None:
@@ -138,23 +173,35 @@ def test_invoke_body_errors(runtime: Any) -> None:
     error = _raised(lambda: runtime.invoke_model(modelId=SONNET, body=missing))
     assert isinstance(error, runtime.exceptions.ValidationException)
     assert error.response["Error"]["Message"] == (  # type: ignore[attr-defined]
-        "Malformed input request: #: required key [max_tokens] not found, please reformat your input and try again.")
+        "Malformed input request: #: required key [max_tokens] not found, please reformat your input and try again."
+    )
     extra = anthropic_body(stream=True)
     message = _raised(lambda: runtime.invoke_model(modelId=SONNET, body=extra)).response["Error"]["Message"]  # type: ignore[attr-defined]
-    assert message == "Malformed input request: #: extraneous key [stream] is not permitted, please reformat your input and try again."
+    assert (
+        message
+        == "Malformed input request: #: extraneous key [stream] is not permitted, please reformat your input and try again."
+    )
     garbage = _raised(lambda: runtime.invoke_model(modelId=SONNET, body=b"{not json"))
     assert isinstance(garbage, runtime.exceptions.ValidationException)
 
 
 def test_raw_http_errors_are_json_never_500(live: LiveServer) -> None:
-    for path, body in [(f"/model/{SONNET}/converse", b"\xff\xfe"), (f"/model/{SONNET}/converse", b"[]"),
-                       (f"/model/{SONNET}/converse", b'{"messages": "x"}'), (f"/model/{SONNET}/frobnicate", b"{}")]:
+    for path, body in [
+        (f"/model/{SONNET}/converse", b"\xff\xfe"),
+        (f"/model/{SONNET}/converse", b"[]"),
+        (f"/model/{SONNET}/converse", b'{"messages": "x"}'),
+        (f"/model/{SONNET}/frobnicate", b"{}"),
+    ]:
         response = httpx.post(live.url + path, content=body)
         assert 400 <= response.status_code < 500, (path, response.status_code, response.text)
         assert response.headers["x-amzn-ErrorType"] and json.loads(response.text)["message"]
 
 
 def test_count_tokens_rejects_bad_base64(runtime: Any) -> None:
-    error = _raised(lambda: runtime.count_tokens(modelId="anthropic.claude-sonnet-4-5-20250929-v1:0",
-                                                  input={"invokeModel": {"body": base64.b64encode(b"nope")}}))
+    error = _raised(
+        lambda: runtime.count_tokens(
+            modelId="anthropic.claude-sonnet-4-5-20250929-v1:0",
+            input={"invokeModel": {"body": base64.b64encode(b"nope")}},
+        )
+    )
     assert isinstance(error, runtime.exceptions.ValidationException)

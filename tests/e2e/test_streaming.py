@@ -23,9 +23,16 @@ def stream_events(response: dict[str, Any]) -> list[tuple[float, dict[str, Any]]
     return [(time.perf_counter(), event) for event in response["stream"]]
 
 
-def converse_stream(runtime: Any, content: list[dict[str, Any]], max_tokens: int = 8) -> list[tuple[float, dict[str, Any]]]:
-    return stream_events(runtime.converse_stream(modelId=SONNET, messages=[{"role": "user", "content": content}],
-                                                 inferenceConfig={"maxTokens": max_tokens, "temperature": 0}))
+def converse_stream(
+    runtime: Any, content: list[dict[str, Any]], max_tokens: int = 8
+) -> list[tuple[float, dict[str, Any]]]:
+    return stream_events(
+        runtime.converse_stream(
+            modelId=SONNET,
+            messages=[{"role": "user", "content": content}],
+            inferenceConfig={"maxTokens": max_tokens, "temperature": 0},
+        )
+    )
 
 
 def test_converse_stream_order_and_incremental_deltas(runtime: Any) -> None:
@@ -41,22 +48,32 @@ def test_converse_stream_order_and_incremental_deltas(runtime: Any) -> None:
 
 def test_stream_usage_with_cache_fields_equals_the_non_stream_usage(runtime: Any) -> None:
     content = [{"text": document("stream")}, CP, {"text": "Q?"}]
-    written = runtime.converse(modelId=SONNET, messages=[{"role": "user", "content": content}],
-                               inferenceConfig={"maxTokens": 8, "temperature": 0})["usage"]["cacheWriteInputTokens"]
+    written = runtime.converse(
+        modelId=SONNET,
+        messages=[{"role": "user", "content": content}],
+        inferenceConfig={"maxTokens": 8, "temperature": 0},
+    )["usage"]["cacheWriteInputTokens"]
     streamed = converse_stream(runtime, content)
     usage = streamed[-1][1]["metadata"]["usage"]
     text = "".join(e["contentBlockDelta"]["delta"]["text"] for _, e in streamed if "contentBlockDelta" in e)
-    again = runtime.converse(modelId=SONNET, messages=[{"role": "user", "content": content}],
-                             inferenceConfig={"maxTokens": 8, "temperature": 0})
+    again = runtime.converse(
+        modelId=SONNET,
+        messages=[{"role": "user", "content": content}],
+        inferenceConfig={"maxTokens": 8, "temperature": 0},
+    )
     assert usage["cacheReadInputTokens"] == written and usage["cacheWriteInputTokens"] == 0
     assert usage == again["usage"]
     assert text == again["output"]["message"]["content"][0]["text"]
 
 
 def test_invoke_with_response_stream_chunks(runtime: Any) -> None:
-    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 8, "temperature": 0,
-            "system": [{"type": "text", "text": document("invstream"), "cache_control": {"type": "ephemeral"}}],
-            "messages": [{"role": "user", "content": "Q?"}]}
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 8,
+        "temperature": 0,
+        "system": [{"type": "text", "text": document("invstream"), "cache_control": {"type": "ephemeral"}}],
+        "messages": [{"role": "user", "content": "Q?"}],
+    }
 
     def chunks() -> list[dict[str, Any]]:
         response = runtime.invoke_model_with_response_stream(modelId=SONNET, body=json.dumps(body))
@@ -88,9 +105,11 @@ def anthropic_client(live: LiveServer) -> anthropic.Anthropic:
 def test_anthropic_messages_create_write_then_read(anthropic_client: anthropic.Anthropic) -> None:
     def create(question: str) -> Any:
         return anthropic_client.messages.create(
-            model="claude-sonnet-4-6", max_tokens=8,
+            model="claude-sonnet-4-6",
+            max_tokens=8,
             system=[{"type": "text", "text": document("sdk"), "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
-            messages=[{"role": "user", "content": question}])
+            messages=[{"role": "user", "content": question}],
+        )
 
     first, second = create("Q1?"), create("Q2, longer?")
     assert first.usage.cache_read_input_tokens == 0 and first.usage.cache_creation_input_tokens >= 1024
@@ -102,10 +121,19 @@ def test_anthropic_messages_create_write_then_read(anthropic_client: anthropic.A
 
 def test_anthropic_messages_stream_with_cache_control(anthropic_client: anthropic.Anthropic) -> None:
     kwargs: dict[str, Any] = dict(
-        model="claude-sonnet-4-6", max_tokens=32, extra_body={"temperature": 0},
-        messages=[{"role": "user", "content": [
-            {"type": "text", "text": document("sdkstream"), "cache_control": {"type": "ephemeral"}},
-            {"type": "text", "text": "Q?"}]}])
+        model="claude-sonnet-4-6",
+        max_tokens=32,
+        extra_body={"temperature": 0},
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": document("sdkstream"), "cache_control": {"type": "ephemeral"}},
+                    {"type": "text", "text": "Q?"},
+                ],
+            }
+        ],
+    )
     with anthropic_client.messages.stream(**kwargs) as stream:
         pieces = list(stream.text_stream)
         first = stream.get_final_message()
@@ -131,26 +159,42 @@ def test_anthropic_count_tokens_prewarm_and_errors(anthropic_client: anthropic.A
         anthropic_client.messages.create(model="claude-sonnet-4-6", max_tokens=5, messages=[])
     assert info.value.body["error"]["message"] == "messages: at least one message is required"  # type: ignore[index]
     five = [{"type": "text", "text": f"b{i}", "cache_control": {"type": "ephemeral"}} for i in range(5)]
-    with pytest.raises(anthropic.BadRequestError, match="A maximum of 4 blocks with cache_control may be provided. Found 5."):
-        anthropic_client.messages.create(model="claude-sonnet-4-6", max_tokens=5, messages=[{"role": "user", "content": five}])  # type: ignore[list-item]
+    with pytest.raises(
+        anthropic.BadRequestError, match="A maximum of 4 blocks with cache_control may be provided. Found 5."
+    ):
+        anthropic_client.messages.create(
+            model="claude-sonnet-4-6", max_tokens=5, messages=[{"role": "user", "content": five}]
+        )  # type: ignore[list-item]
 
 
 def test_anthropic_automatic_caching(anthropic_client: anthropic.Anthropic) -> None:
     def create() -> Any:
         return anthropic_client.messages.create(
-            model="claude-sonnet-4-6", max_tokens=4, cache_control={"type": "ephemeral"},
-            messages=[{"role": "user", "content": document("auto")}])
+            model="claude-sonnet-4-6",
+            max_tokens=4,
+            cache_control={"type": "ephemeral"},
+            messages=[{"role": "user", "content": document("auto")}],
+        )
 
     assert create().usage.cache_creation_input_tokens >= 1024
     assert create().usage.cache_read_input_tokens >= 1024
 
 
 def test_anthropic_bedrock_client_on_the_bedrock_paths(live: LiveServer) -> None:
-    client = anthropic.AnthropicBedrock(base_url=live.url, aws_region="us-east-1", aws_access_key="AKIDBEDROCKSDK",
-                                        aws_secret_key="secret", max_retries=0)
+    client = anthropic.AnthropicBedrock(
+        base_url=live.url,
+        aws_region="us-east-1",
+        aws_access_key="AKIDBEDROCKSDK",
+        aws_secret_key="secret",
+        max_retries=0,
+    )
     system = [{"type": "text", "text": document("bedrocksdk"), "cache_control": {"type": "ephemeral"}}]
-    first = client.messages.create(model=SONNET, max_tokens=8, system=system, messages=[{"role": "user", "content": "Q?"}])  # type: ignore[arg-type]
-    with client.messages.stream(model=SONNET, max_tokens=8, system=system, messages=[{"role": "user", "content": "Q?"}]) as stream:  # type: ignore[arg-type]
+    first = client.messages.create(
+        model=SONNET, max_tokens=8, system=system, messages=[{"role": "user", "content": "Q?"}]
+    )  # type: ignore[arg-type]
+    with client.messages.stream(
+        model=SONNET, max_tokens=8, system=system, messages=[{"role": "user", "content": "Q?"}]
+    ) as stream:  # type: ignore[arg-type]
         second = stream.get_final_message()
     assert first.usage.cache_creation_input_tokens >= 1024
     assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
@@ -158,7 +202,10 @@ def test_anthropic_bedrock_client_on_the_bedrock_paths(live: LiveServer) -> None
 
 def test_a_client_that_disconnects_frees_the_engine(live: LiveServer, runtime: Any) -> None:
     worker = live.services.inference.slots["default"].worker
-    body = {"messages": [{"role": "user", "content": [{"text": "Tell me an endless story."}]}], "inferenceConfig": {"maxTokens": 3000}}
+    body = {
+        "messages": [{"role": "user", "content": [{"text": "Tell me an endless story."}]}],
+        "inferenceConfig": {"maxTokens": 3000},
+    }
     with httpx.stream("POST", f"{live.url}/model/{SONNET}/converse-stream", json=body, timeout=30) as response:
         assert next(response.iter_bytes())  # the stream is running
     deadline = time.monotonic() + 5
@@ -166,25 +213,37 @@ def test_a_client_that_disconnects_frees_the_engine(live: LiveServer, runtime: A
         time.sleep(0.02)
     assert worker.num_jobs == 0, "generation kept running after the client left"
     started = time.monotonic()
-    reply = runtime.converse(modelId=SONNET, messages=[{"role": "user", "content": [{"text": "Hi"}]}], inferenceConfig={"maxTokens": 2})
+    reply = runtime.converse(
+        modelId=SONNET, messages=[{"role": "user", "content": [{"text": "Hi"}]}], inferenceConfig={"maxTokens": 2}
+    )
     assert reply["usage"]["outputTokens"] == 2 and time.monotonic() - started < 5
 
 
 @pytest.fixture(scope="module")
 def failing() -> Iterator[tuple[LiveServer, FakeEngine]]:
     engine = FakeEngine()
-    services = build_services(Settings(engines={"default": EngineSettings("default", kind="fake")}), engines={"default": engine})
+    services = build_services(
+        Settings(engines={"default": EngineSettings("default", kind="fake")}), engines={"default": engine}
+    )
     with serve(services) as server:
         yield server, engine
 
 
-def test_engine_failure_mid_stream_is_an_exception_frame_and_the_next_call_works(failing: tuple[LiveServer, FakeEngine], client_for: Any) -> None:
+def test_engine_failure_mid_stream_is_an_exception_frame_and_the_next_call_works(
+    failing: tuple[LiveServer, FakeEngine], client_for: Any
+) -> None:
     server, engine = failing
     import boto3
     from botocore.config import Config
 
-    runtime = boto3.client("bedrock-runtime", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="AKIDF",
-                           aws_secret_access_key="x", config=Config(retries={"total_max_attempts": 1}))
+    runtime = boto3.client(
+        "bedrock-runtime",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="AKIDF",
+        aws_secret_access_key="x",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
     engine.fail_next = RuntimeError("injected engine fault")
     response = runtime.converse_stream(modelId=SONNET, messages=[{"role": "user", "content": [{"text": "x"}]}])
     with pytest.raises(EventStreamError) as info:
@@ -198,7 +257,12 @@ def test_engine_failure_mid_stream_is_an_exception_frame_and_the_next_call_works
 
 
 def test_sse_wire_format_has_event_lines(live: LiveServer) -> None:
-    body = {"model": "claude-sonnet-4-6", "max_tokens": 3, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    body = {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 3,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
     raw = httpx.post(f"{live.url}/v1/messages", json=body, headers={"x-api-key": "k"}, timeout=60).text
     blocks = [b for b in raw.split("\n\n") if b]
     assert all(b.startswith("event: ") and "\ndata: " in b for b in blocks)

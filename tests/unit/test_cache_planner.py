@@ -61,7 +61,9 @@ def test_lookback_example_second_checkpoint_and_expiry(cache: PrefixCache, clock
     assert plan.reports[0].cause is MissCause.EXPIRED
 
 
-def test_document_swap_reads_instructions_and_writes_only_the_new_document(cache: PrefixCache, clock: FakeClock) -> None:
+def test_document_swap_reads_instructions_and_writes_only_the_new_document(
+    cache: PrefixCache, clock: FakeClock
+) -> None:
     call1 = rendered([("instructions", 1038), ("docA", 36171), ("q1", 9)], {0: M5, 1: M5}, tail=0)
     assert counts(run(cache, call1, SONNET_37), call1) == (0, 37209, 9)
     clock.tick(60)
@@ -71,7 +73,10 @@ def test_document_swap_reads_instructions_and_writes_only_the_new_document(cache
     call3 = rendered([("instructions", 1038), ("docB", 37888), ("q3", 9)], {0: M5, 1: M5}, tail=0)
     plan = run(cache, call3, SONNET_37)
     assert counts(plan, call3) == (1038, 37888, 9)
-    assert [(r.outcome, r.cause) for r in plan.reports] == [(Outcome.HIT, None), (Outcome.WRITTEN, MissCause.PREFIX_CHANGED)]
+    assert [(r.outcome, r.cause) for r in plan.reports] == [
+        (Outcome.HIT, None),
+        (Outcome.WRITTEN, MissCause.PREFIX_CHANGED),
+    ]
 
 
 def test_mixed_ttl_split_and_partial_expiry(cache: PrefixCache, clock: FakeClock) -> None:

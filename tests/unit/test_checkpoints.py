@@ -29,7 +29,7 @@ def converse_prompt(**body: Any):  # type: ignore[no-untyped-def]
 
 def test_checkpoint_attaches_to_previous_block_with_anthropic_path() -> None:
     prompt = converse_prompt(messages=[{"role": "user", "content": [{"text": "doc"}, CP, {"text": "q"}]}])
-    (section, checkpoint), = prompt.checkpoints()
+    ((section, checkpoint),) = prompt.checkpoints()
     assert checkpoint.path == "messages.0.content.0" and checkpoint.wire_path == "messages/0/content/1"
     assert [b.text for b in prompt.messages[0].blocks] == ["doc", "q"]
 
@@ -42,27 +42,35 @@ def test_five_checkpoints_is_the_documented_error() -> None:
     with pytest.raises(ProviderValidationError) as info:
         validate_checkpoints(prompt, SONNET_45.caching)
     assert info.value.bedrock_message == (
-        "The model returned the following errors: A maximum of 4 blocks with cache_control may be provided. Found 5.")
+        "The model returned the following errors: A maximum of 4 blocks with cache_control may be provided. Found 5."
+    )
     assert info.value.anthropic_message == "A maximum of 4 blocks with cache_control may be provided. Found 5."
 
 
 def test_one_hour_after_five_minutes_names_the_offending_block() -> None:
-    body = InvokeBody.model_validate({
-        "anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
-        "system": [{"type": "text", "text": "s", "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
-        "messages": [
-            {"role": "user", "content": [{"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}}]},
-            {"role": "assistant", "content": "b"},
-            {"role": "user", "content": "c"},
-            {"role": "assistant", "content": [{"type": "text", "text": "d", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]},
-        ],
-    })
+    body = InvokeBody.model_validate(
+        {
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 10,
+            "system": [{"type": "text", "text": "s", "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}}]},
+                {"role": "assistant", "content": "b"},
+                {"role": "user", "content": "c"},
+                {
+                    "role": "assistant",
+                    "content": [{"type": "text", "text": "d", "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+                },
+            ],
+        }
+    )
     with pytest.raises(ProviderValidationError) as info:
         validate_checkpoints(anthropic.to_prompt(body), SONNET_45.caching)
     assert info.value.bedrock_message == (
         "The model returned the following errors: messages.3.content.0.cache_control.ttl: a ttl='1h' cache_control "
         "block must not come after a ttl='5m' cache_control block. Note that blocks are processed in the following "
-        "order: `tools`, `system`, `messages`.")
+        "order: `tools`, `system`, `messages`."
+    )
 
 
 def test_converse_ttl_path_counts_blocks_without_markers() -> None:
@@ -73,7 +81,10 @@ def test_converse_ttl_path_counts_blocks_without_markers() -> None:
 
 @pytest.mark.parametrize("content", [[CP, {"text": "q"}], [{"text": "q"}, CP, CP]])
 def test_nothing_to_cache(content: list[dict[str, Any]]) -> None:
-    with pytest.raises(ValidationError, match="^There is nothing available to cache. Please remove the invalid cache point and try again.$"):
+    with pytest.raises(
+        ValidationError,
+        match="^There is nothing available to cache. Please remove the invalid cache point and try again.$",
+    ):
         converse_prompt(messages=[{"role": "user", "content": content}])
 
 
@@ -89,7 +100,9 @@ def test_checkpoint_after_reasoning() -> None:
 
 def test_model_without_caching_is_denied() -> None:
     prompt = converse_prompt(system=[{"text": "s"}, CP])
-    with pytest.raises(AccessDeniedError, match="You invoked an unsupported model or your request did not allow prompt caching."):
+    with pytest.raises(
+        AccessDeniedError, match="You invoked an unsupported model or your request did not allow prompt caching."
+    ):
         validate_checkpoints(prompt, LLAMA.caching)
     validate_checkpoints(converse_prompt(), LLAMA.caching)  # no marker: fine
 
@@ -100,7 +113,8 @@ def test_nova_rejects_tool_checkpoints_with_the_raw_index() -> None:
     with pytest.raises(ValidationError) as info:
         validate_checkpoints(prompt, NOVA.caching)
     assert info.value.message == (
-        "Malformed input request: #/toolConfig/tools/5: extraneous key [cachePoint] is not permitted, please reformat your input")
+        "Malformed input request: #/toolConfig/tools/5: extraneous key [cachePoint] is not permitted, please reformat your input"
+    )
 
 
 def test_bad_ttl_value_is_an_enum_error() -> None:

@@ -31,7 +31,11 @@ def test_botocore_decodes_events_and_exceptions() -> None:
     frames = event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "héllo"}})
     frames += exception_frame("throttlingException", {"message": "slow down"})
     first, second = decode(frames)
-    assert first.headers == {":event-type": "contentBlockDelta", ":content-type": "application/json", ":message-type": "event"}
+    assert first.headers == {
+        ":event-type": "contentBlockDelta",
+        ":content-type": "application/json",
+        ":message-type": "event",
+    }
     assert json.loads(first.payload) == {"contentBlockIndex": 0, "delta": {"text": "héllo"}}
     assert second.headers[":exception-type"] == "throttlingException"
     assert json.loads(second.payload) == {"message": "slow down"}

@@ -18,7 +18,12 @@ def test_catalog_rows_carry_the_documented_caching_facts() -> None:
     assert (sonnet.caching.min_tokens, sonnet.caching.max_checkpoints, sonnet.caching.lookback_blocks) == (1024, 4, 20)
     assert sonnet.caching.ttls == {Ttl.FIVE_MINUTES, Ttl.ONE_HOUR}
     haiku35 = CATALOG.get("anthropic.claude-3-5-haiku-20241022-v1:0")
-    assert haiku35 and haiku35.caching and haiku35.caching.min_tokens == 2048 and haiku35.caching.ttls == {Ttl.FIVE_MINUTES}
+    assert (
+        haiku35
+        and haiku35.caching
+        and haiku35.caching.min_tokens == 2048
+        and haiku35.caching.ttls == {Ttl.FIVE_MINUTES}
+    )
     nova = CATALOG.get("amazon.nova-pro-v1:0")
     assert nova and nova.caching and Section.TOOLS not in nova.caching.fields and nova.caching.max_cache_tokens == 20000
     assert nova.prices and nova.prices.read == Decimal("0.20")
@@ -28,8 +33,19 @@ def test_catalog_rows_carry_the_documented_caching_facts() -> None:
 
 def test_every_required_family_is_present() -> None:
     names = {spec.name for spec in CATALOG}
-    for required in ("Claude 3.5 Haiku", "Claude 3.7 Sonnet", "Claude Sonnet 4", "Claude Sonnet 4.5", "Claude Haiku 4.5",
-                     "Claude Opus 4.1", "Claude Opus 4.5", "Nova Micro", "Nova Lite", "Nova Pro", "Nova Premier"):
+    for required in (
+        "Claude 3.5 Haiku",
+        "Claude 3.7 Sonnet",
+        "Claude Sonnet 4",
+        "Claude Sonnet 4.5",
+        "Claude Haiku 4.5",
+        "Claude Opus 4.1",
+        "Claude Opus 4.5",
+        "Nova Micro",
+        "Nova Lite",
+        "Nova Pro",
+        "Nova Premier",
+    ):
         assert required in names
 
 
@@ -47,9 +63,18 @@ def test_overrides_merge_into_a_row() -> None:
         ("us." + SONNET_45, RefKind.SYSTEM_PROFILE, SONNET_45, "us"),
         ("us-gov." + SONNET_45, RefKind.SYSTEM_PROFILE, SONNET_45, "us-gov"),
         ("arn:aws:bedrock:us-east-1::foundation-model/" + SONNET_45, RefKind.FOUNDATION_MODEL, SONNET_45, None),
-        ("arn:aws:bedrock:us-east-1:123456789012:inference-profile/global." + SONNET_45, RefKind.SYSTEM_PROFILE, SONNET_45, "global"),
-        ("arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/k1c3lwu20lem",
-         RefKind.APPLICATION_PROFILE, "k1c3lwu20lem", None),
+        (
+            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/global." + SONNET_45,
+            RefKind.SYSTEM_PROFILE,
+            SONNET_45,
+            "global",
+        ),
+        (
+            "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/k1c3lwu20lem",
+            RefKind.APPLICATION_PROFILE,
+            "k1c3lwu20lem",
+            None,
+        ),
     ],
 )
 def test_identifier_forms(raw: str, kind: RefKind, model_id: str, geo: str | None) -> None:
@@ -57,7 +82,15 @@ def test_identifier_forms(raw: str, kind: RefKind, model_id: str, geo: str | Non
     assert (ref.kind, ref.model_id, ref.geo, ref.raw) == (kind, model_id, geo, raw)
 
 
-@pytest.mark.parametrize("raw", ["", "nonsense", "arn:aws:bedrock:us-east-1:1:foo/bar", "arn:aws:bedrock:us-east-1::foundation-model/us." + SONNET_45])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "nonsense",
+        "arn:aws:bedrock:us-east-1:1:foo/bar",
+        "arn:aws:bedrock:us-east-1::foundation-model/us." + SONNET_45,
+    ],
+)
 def test_malformed_identifiers_are_rejected(raw: str) -> None:
     with pytest.raises(ValidationError, match="The provided model identifier is invalid."):
         parse_model_identifier(raw)

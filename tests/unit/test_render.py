@@ -19,7 +19,11 @@ def test_chatml_layout_with_tools_system_and_messages() -> None:
     prompt = Prompt(
         tools=(text("TOOL"),),
         system=(text("SYS"),),
-        messages=(Message(Role.USER, (text("a"), text("b"))), Message(Role.ASSISTANT, (text("c"),)), Message(Role.USER, (text("d"),))),
+        messages=(
+            Message(Role.USER, (text("a"), text("b"))),
+            Message(Role.ASSISTANT, (text("c"),)),
+            Message(Role.USER, (text("d"),)),
+        ),
     )
     rendered = render(prompt, CHATML, ENGINE)
     assert detok(rendered.tokens) == (

@@ -16,6 +16,7 @@ from cachepoint.api.anthropic import routes as anthropic_routes
 from cachepoint.api.bedrock.routes import runtime
 from cachepoint.api.common import AppServices, services_of
 from cachepoint.api.errors import handle_error
+from cachepoint.engine.worker import EngineWorker
 from cachepoint.errors import CachepointError
 
 
@@ -38,9 +39,20 @@ async def health(request: Request) -> Response:
 async def cache_stats(request: Request) -> Response:
     """cachepoint's own view of its cache: entries, bytes against the budget, removals by reason."""
     inference = services_of(request).inference
-    engines = {name: {"kv_bytes_per_token": slot.worker.engine.kv_bytes_per_token, "queued_jobs": slot.worker.num_jobs}
-               for name, slot in inference.slots.items()}
+    engines = {name: _engine_stats(slot.worker) for name, slot in inference.slots.items()}
     return JSONResponse({"cache": asdict(inference.cache.stats()), "engines": engines})
+
+
+def _engine_stats(worker: EngineWorker) -> dict[str, object]:
+    prefill = worker.last_prefill
+    last = None
+    if prefill is not None:
+        last = {k: getattr(prefill, k) for k in ("num_evaluated_tokens", "prefill_s", "restore_s", "snapshot_s")}
+    return {
+        "kv_bytes_per_token": worker.engine.kv_bytes_per_token,
+        "queued_jobs": worker.num_jobs,
+        "last_prefill": last,
+    }
 
 
 def create_app(services: AppServices) -> Starlette:

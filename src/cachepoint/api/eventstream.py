@@ -34,7 +34,11 @@ def event_frame(event_type: str, body: dict[str, Any]) -> bytes:
 
 
 def exception_frame(exception_type: str, body: dict[str, Any]) -> bytes:
-    headers = [(":exception-type", exception_type), (":content-type", "application/json"), (":message-type", "exception")]
+    headers = [
+        (":exception-type", exception_type),
+        (":content-type", "application/json"),
+        (":message-type", "exception"),
+    ]
     return encode_frame(headers, _json(body))
 
 

@@ -100,7 +100,9 @@ class PrefixIndex:
         self.num_bytes += num_bytes
         return blob_id
 
-    def insert(self, key: BlockHash, scope: BlockHash, num_tokens: int, ttl: Ttl, blob_id: BlobId, now_s: float) -> list[BlobId]:
+    def insert(
+        self, key: BlockHash, scope: BlockHash, num_tokens: int, ttl: Ttl, blob_id: BlobId, now_s: float
+    ) -> list[BlobId]:
         """Create (or replace) the entry for `key`; returns blobs freed by the replacement."""
         blob = self._blobs[blob_id]
         assert num_tokens <= blob.num_tokens, "an entry must lie within its blob"

@@ -81,7 +81,11 @@ class PrefixCache:
         now = self.clock.now_s()
         snapshot = snapshots[-1]
         if snapshot.num_bytes > self.budget_bytes:
-            log.warning("snapshot of %d bytes exceeds the cache budget of %d bytes; not stored", snapshot.num_bytes, self.budget_bytes)
+            log.warning(
+                "snapshot of %d bytes exceeds the cache budget of %d bytes; not stored",
+                snapshot.num_bytes,
+                self.budget_bytes,
+            )
             return
         blob_id = self.index.new_blob(snapshot.num_tokens, snapshot.num_bytes)
         self.store.put(blob_id, snapshot)

@@ -111,7 +111,12 @@ def _split_by_ttl(read_tokens: int, writes: tuple[Write, ...]) -> tuple[int, int
 
 
 def _report(
-    boundary: Boundary, rules: CachingRules, hit: Hit | None, keys: Sequence[BlockHash], index: PrefixIndex, scope: BlockHash
+    boundary: Boundary,
+    rules: CachingRules,
+    hit: Hit | None,
+    keys: Sequence[BlockHash],
+    index: PrefixIndex,
+    scope: BlockHash,
 ) -> CheckpointReport:
     ttl = boundary.checkpoint.ttl.value  # type: ignore[union-attr]
     make = lambda outcome, cause=None: CheckpointReport(boundary.block_index, boundary.end_tokens, ttl, outcome, cause)  # noqa: E731

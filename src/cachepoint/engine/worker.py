@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from cachepoint.engine.protocol import Engine, EngineEvent, GenerateJob
+from cachepoint.engine.protocol import Engine, EngineEvent, GenerateJob, Prefilled
 from cachepoint.errors import ModelError, ServiceUnavailableError
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class EngineWorker:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"engine-{name}")
         self._lock = threading.Lock()
         self._num_jobs = 0
+        self.last_prefill: Prefilled | None = None  # timings of the latest prefill, for stats and benchmarks
 
     @property
     def num_jobs(self) -> int:
@@ -52,6 +53,8 @@ class EngineWorker:
                 if isinstance(item, _Failed):
                     log.error("engine %s failed", self.name, exc_info=item.error)
                     raise ModelError("The model failed to process the request.") from item.error
+                if isinstance(item, Prefilled):
+                    self.last_prefill = item
                 yield item  # type: ignore[misc]
         finally:
             job.cancel.set()

@@ -23,7 +23,9 @@ def tool_use_block(tool_use_id: str, name: str, tool_input: Any, checkpoint: Che
     return Block(BlockKind.TOOL_USE, text, checkpoint)
 
 
-def tool_result_block(tool_use_id: str, parts: list[str], is_error: bool, checkpoint: Checkpoint | None = None) -> Block:
+def tool_result_block(
+    tool_use_id: str, parts: list[str], is_error: bool, checkpoint: Checkpoint | None = None
+) -> Block:
     status = " error" if is_error else ""
     text = f'<tool_response id="{tool_use_id}"{status}>' + "\n".join(parts) + "</tool_response>"
     return Block(BlockKind.TOOL_RESULT, text, checkpoint)

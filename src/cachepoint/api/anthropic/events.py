@@ -26,12 +26,17 @@ class MessageShape:
     bedrock_metrics: bool  # Bedrock adds amazon-bedrock-invocationMetrics to message_stop
 
 
-async def anthropic_events(inference: InferenceService, call: PreparedCall, shape: MessageShape) -> AsyncIterator[AnthropicEvent]:
+async def anthropic_events(
+    inference: InferenceService, call: PreparedCall, shape: MessageShape
+) -> AsyncIterator[AnthropicEvent]:
     async with aclosing(inference.stream(call)) as events:
         async for event in events:
             if isinstance(event, Started):
                 yield "message_start", _message_start(shape, event.prompt_usage)
-                yield "content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+                yield (
+                    "content_block_start",
+                    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                )
             elif isinstance(event, TextDelta):
                 delta = {"type": "text_delta", "text": event.text}
                 yield "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
@@ -42,8 +47,14 @@ async def anthropic_events(inference: InferenceService, call: PreparedCall, shap
 
 def _message_start(shape: MessageShape, usage: Usage) -> dict[str, Any]:
     message = {
-        "id": shape.message_id, "type": "message", "role": "assistant", "model": shape.model_name, "content": [],
-        "stop_reason": None, "stop_sequence": None, "usage": anthropic_usage(usage, with_cache_creation=shape.with_cache_creation),
+        "id": shape.message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": shape.model_name,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": anthropic_usage(usage, with_cache_creation=shape.with_cache_creation),
     }
     return {"type": "message_start", "message": message}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 from cachepoint.api.anthropic.schema import CacheControlIn, CountTokensBody, MessageIn, ToolIn, _Body
@@ -38,7 +39,7 @@ def _check_roles(messages: list[MessageIn]) -> None:
         raise ValidationError("messages: at least one message is required")
     if messages[0].role != "user":
         raise ValidationError(FIRST_MUST_BE_USER)
-    for previous, current in zip(messages, messages[1:]):
+    for previous, current in pairwise(messages):
         if previous.role == current.role:
             raise ValidationError(
                 'messages: roles must alternate between "user" and "assistant", '
@@ -63,7 +64,9 @@ def _parse_control(raw: dict[str, Any], path: str) -> CacheControlIn:
 
 
 def _tool(tool: ToolIn, index: int) -> Block:
-    return b.tool_block(tool.name, tool.description, tool.input_schema, checkpoint_of(tool.cache_control, f"tools.{index}"))
+    return b.tool_block(
+        tool.name, tool.description, tool.input_schema, checkpoint_of(tool.cache_control, f"tools.{index}")
+    )
 
 
 def _system(system: str | list[dict[str, Any]] | None) -> tuple[Block, ...]:
@@ -89,7 +92,8 @@ def _message(message: MessageIn, index: int) -> Message:
         return Message(role, (Block(BlockKind.TEXT, message.content),))
     if not message.content:
         raise ValidationError(
-            f"messages.{index}: all messages must have non-empty content except for the optional final assistant message"
+            f"messages.{index}: all messages must have non-empty content "
+            "except for the optional final assistant message"
         )
     path = f"messages.{index}.content"
     return Message(role, tuple(_content(item, f"{path}.{j}") for j, item in enumerate(message.content)))
@@ -99,7 +103,9 @@ def _content(item: dict[str, Any], path: str) -> Block:
     kind = item.get("type")
     convert = _CONTENT_TYPES.get(kind) if isinstance(kind, str) else None
     if convert is None:
-        raise ValidationError(f"{path}.type: Input tag '{kind}' found using 'type' does not match any of the expected tags")
+        raise ValidationError(
+            f"{path}.type: Input tag '{kind}' found using 'type' does not match any of the expected tags"
+        )
     block = convert(item, path)
     if item.get("cache_control") is None:
         return block
@@ -131,7 +137,9 @@ _CONTENT_TYPES: dict[str, Callable[[dict[str, Any], str], Block]] = {
     "text": _text,
     "image": lambda item, path: b.image_block(str((item.get("source") or {}).get("media_type", "unknown"))),
     "document": _document,
-    "tool_use": lambda item, path: b.tool_use_block(str(item.get("id", "")), str(item.get("name", "")), item.get("input", {})),
+    "tool_use": lambda item, path: b.tool_use_block(
+        str(item.get("id", "")), str(item.get("name", "")), item.get("input", {})
+    ),
     "tool_result": _tool_result,
     "thinking": lambda item, path: b.reasoning_block(str(item.get("thinking", ""))),
     "redacted_thinking": lambda item, path: b.reasoning_block("[redacted]"),
@@ -157,7 +165,9 @@ def _mark(prompt: Prompt, m: int, j: int, ttl: Ttl) -> Prompt:
     block = message.blocks[j]
     if block.checkpoint is not None:
         if block.checkpoint.ttl is not ttl:
-            raise ValidationError("cache_control: the automatic cache_control TTL conflicts with the one on the last block")
+            raise ValidationError(
+                "cache_control: the automatic cache_control TTL conflicts with the one on the last block"
+            )
         return prompt
     marked = Block(block.kind, block.text, Checkpoint(ttl, f"messages.{m}.content.{j}"))
     blocks = message.blocks[:j] + (marked,) + message.blocks[j + 1 :]

@@ -26,9 +26,11 @@ def require_anthropic_spec(request: Request, model_id: str) -> ModelSpec:
 def parse_invoke_body(data: object) -> InvokeBody:
     body = parse(InvokeBody, data, json_schema_message)
     if body.cache_control is not None:
-        raise ValidationError("Malformed input request: #: extraneous key [cache_control] is not permitted, please reformat your input and try again.")
+        raise ValidationError(
+            "Malformed input request: #: extraneous key [cache_control] is not permitted, "
+            "please reformat your input and try again."
+        )
     return body
-
 
 
 def bedrock_call(request: Request, model_id: str, prompt: Prompt, sampling: SamplingParams) -> PreparedCall:

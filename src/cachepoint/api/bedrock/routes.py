@@ -73,7 +73,9 @@ async def count_tokens_op(request: Request, model_id: str) -> Response:
     elif body.input.invokeModel is not None:
         prompt = anthropic.to_prompt(parse_invoke_body(_decode_base64_json(body.input.invokeModel.body)))
     else:
-        raise ValidationError("1 validation error detected: Value null at 'input' failed to satisfy constraint: Member must not be null")
+        raise ValidationError(
+            "1 validation error detected: Value null at 'input' failed to satisfy constraint: Member must not be null"
+        )
     count = services_of(request).inference.count_tokens(model_id, prompt)
     return JSONResponse({"inputTokens": count}, headers={"x-amzn-RequestId": request_id_of(request)})
 

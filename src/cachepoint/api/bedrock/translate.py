@@ -7,6 +7,7 @@ turns it into `cache_control` on that block); its error path counts blocks witho
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 from cachepoint.api.bedrock.schema import ConverseInput, ConverseRequest, InferenceConfigIn, MessageIn
@@ -54,7 +55,7 @@ def to_sampling(config: InferenceConfigIn | None, extra: dict[str, Any] | None) 
 def _check_roles(messages: list[MessageIn]) -> None:
     if not messages or messages[0].role != "user":
         raise ValidationError(MUST_START_WITH_USER)
-    for previous, current in zip(messages, messages[1:]):
+    for previous, current in pairwise(messages):
         if previous.role == current.role:
             raise ValidationError(MUST_ALTERNATE)
     for i, message in enumerate(messages):
