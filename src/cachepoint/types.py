@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import NewType
 
@@ -115,14 +115,3 @@ class CallContext:
     region: RegionId
     request_id: RequestId
     access_key: str | None = None
-
-
-@dataclass(frozen=True)
-class Generation:
-    """What the engine produced for one request."""
-
-    text: str
-    num_output_tokens: int
-    stop_reason: StopReason
-    stop_sequence: str | None = None
-    token_ids: tuple[int, ...] = field(default=(), repr=False)
