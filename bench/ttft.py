@@ -57,7 +57,7 @@ def measure(client: Any, url: str, size: int) -> dict[str, Any]:
     cached = call(client, url, document, "Question two: which week lists the fewest crates, and how many are there?")
     written = cold["usage"]["cacheWriteInputTokens"]
     assert cached["usage"]["cacheReadInputTokens"] == written, "the second call must read the prefix"
-    kv = after["engines"]["default"]["kv_bytes_per_token"]
+    kv = after["engines"]["default@us-east-1"]["kv_bytes_per_token"]
     bytes_per_token = (after["cache"]["num_bytes"] - before) / written
     return {
         "prefix_tokens": written,
@@ -94,7 +94,7 @@ def call(client: Any, url: str, document: str, question: str) -> dict[str, Any]:
         "usage": usage,
         "wall_ms": wall_ms,
         "ttft_ms": first_ms,
-        "prefill": stats(url)["engines"]["default"]["last_prefill"],
+        "prefill": stats(url)["engines"]["default@us-east-1"]["last_prefill"],
     }
 
 

@@ -7,6 +7,7 @@ import pytest
 from cachepoint.api.common import AppServices
 from cachepoint.bootstrap import build_services
 from cachepoint.engine.fake import FakeEngine
+from cachepoint.routing.profiles import ProfileStore
 from cachepoint.settings import EngineSettings, Settings
 
 
@@ -18,4 +19,4 @@ def fake_engine() -> FakeEngine:
 @pytest.fixture
 def fake_services(fake_engine: FakeEngine) -> AppServices:
     settings = Settings(engines={"default": EngineSettings("default", kind="fake")})
-    return build_services(settings, engines={"default": fake_engine})
+    return build_services(settings, engine_factory=lambda _: fake_engine, profiles=ProfileStore(":memory:"))

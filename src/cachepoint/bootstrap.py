@@ -1,41 +1,47 @@
-"""Settings → the running object graph (catalog, engines and their workers, cache, service)."""
+"""Settings → the running object graph (catalog, Regions, engine pools, cache, profiles, service)."""
 
 from __future__ import annotations
+
+import random
 
 from cachepoint.api.common import AppServices
 from cachepoint.cache.manager import PrefixCache
 from cachepoint.cache.plan import PromptCache
 from cachepoint.clock import Clock, SystemClock
 from cachepoint.engine.factory import build_engine
-from cachepoint.engine.protocol import Engine
-from cachepoint.engine.worker import EngineWorker
 from cachepoint.models.catalog import Catalog
 from cachepoint.prompt.template import template_named
-from cachepoint.service import EngineSlot, InferenceService
+from cachepoint.routing.policy import LoadGuard, policy_named
+from cachepoint.routing.pool import EngineFactory, EnginePool
+from cachepoint.routing.profiles import ProfileStore
+from cachepoint.routing.regions import RegionMap
+from cachepoint.service import InferenceService, Routing
 from cachepoint.settings import Settings
 
 
 def build_services(
     settings: Settings,
     *,
-    engines: dict[str, Engine] | None = None,
+    engine_factory: EngineFactory | None = None,
     cache: PromptCache | None = None,
     clock: Clock | None = None,
+    profiles: ProfileStore | None = None,
 ) -> AppServices:
-    """`engines`, `cache` and `clock` let tests inject fakes; the rest is built from settings."""
+    """The keyword arguments let tests inject fakes; the rest is built from settings."""
     catalog = Catalog.packaged(settings.catalog_overrides)
     _check_engine_names(catalog, settings)
-    given = engines or {}
-    slots = {
-        name: EngineSlot(
-            EngineWorker(given.get(name) or build_engine(es), name=name, max_queued_jobs=es.max_queued_jobs),
-            template_named(es.template),
-        )
-        for name, es in settings.engines.items()
-    }
+    factory = engine_factory or build_engine
+    pools = {name: EnginePool(es, template_named(es.template), factory) for name, es in settings.engines.items()}
+    regions = RegionMap.packaged(settings.regions_table)
+    regions.region(settings.region)  # the listener's own Region must exist
+    r = settings.routing
+    routing = Routing(
+        policy_named(r.policy), LoadGuard(r.balance_abs_threshold, r.balance_rel_threshold), random.Random(r.seed)
+    )
     cache = cache or PrefixCache(clock or SystemClock(), settings.cache_max_bytes)
-    inference = InferenceService(catalog, slots, cache)
-    return AppServices(settings=settings, inference=inference)
+    profiles = profiles or ProfileStore(settings.state_dir / "profiles.sqlite")
+    inference = InferenceService(catalog, pools, cache, regions, routing, profiles)
+    return AppServices(settings=settings, inference=inference, clock=clock or SystemClock())
 
 
 def _check_engine_names(catalog: Catalog, settings: Settings) -> None:

@@ -6,6 +6,7 @@ away before `prepare`, so Converse, InvokeModel and /v1/messages share every rul
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
@@ -15,24 +16,27 @@ from cachepoint.accounting.usage import Usage
 from cachepoint.cache.plan import CachePlan, CacheScope, PromptCache
 from cachepoint.engine.protocol import Finished, FinishReason, GenerateJob, Prefilled
 from cachepoint.engine.textstream import TextStream
-from cachepoint.engine.worker import EngineWorker
 from cachepoint.errors import InputTooLongError, ValidationError
 from cachepoint.models.catalog import Catalog
-from cachepoint.models.ids import parse_model_identifier
+from cachepoint.models.ids import INVALID_IDENTIFIER, ModelRef, RefKind, parse_model_identifier
 from cachepoint.models.resolve import resolve_counting_spec, resolve_spec
 from cachepoint.models.spec import ModelSpec
 from cachepoint.prompt.checkpoints import validate_checkpoints
 from cachepoint.prompt.render import RenderedPrompt, render
-from cachepoint.prompt.template import ChatTemplate
-from cachepoint.types import CallContext, Prompt, SamplingParams, StopReason
+from cachepoint.routing.policy import Candidate, LoadGuard, Policy, choose
+from cachepoint.routing.pool import EnginePool
+from cachepoint.routing.profiles import ProfileStore
+from cachepoint.routing.regions import Region, RegionMap
+from cachepoint.types import CallContext, Prompt, RegionId, SamplingParams, StopReason
 
 DEFAULT_MAX_TOKENS = 4096
 
 
 @dataclass(frozen=True)
-class EngineSlot:
-    worker: EngineWorker
-    template: ChatTemplate
+class Routing:
+    policy: Policy
+    guard: LoadGuard
+    rng: random.Random
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,8 @@ class PreparedCall:
     ctx: CallContext
     model_identifier: str
     spec: ModelSpec
-    slot: EngineSlot
+    pool: EnginePool
+    destinations: tuple[Region, ...]
     rendered: RenderedPrompt
     sampling: SamplingParams
     had_checkpoint: bool
@@ -56,6 +61,7 @@ class Result:
     latency_ms: int
     first_token_ms: int | None
     plan: CachePlan
+    inference_region: RegionId
     prefill: Prefilled | None = None
 
 
@@ -65,6 +71,7 @@ class Started:
 
     prompt_usage: Usage
     plan: CachePlan
+    inference_region: RegionId
 
 
 @dataclass(frozen=True)
@@ -88,37 +95,74 @@ _STOP_REASONS = {
 
 
 class InferenceService:
-    def __init__(self, catalog: Catalog, slots: Mapping[str, EngineSlot], cache: PromptCache) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        pools: Mapping[str, EnginePool],
+        cache: PromptCache,
+        regions: RegionMap,
+        routing: Routing,
+        profiles: ProfileStore,
+    ) -> None:
         self.catalog = catalog
-        self.slots = dict(slots)
+        self.pools = dict(pools)
         self.cache = cache
+        self.regions = regions
+        self.routing = routing
+        self.profiles = profiles
 
     def prepare(
         self, ctx: CallContext, model_identifier: str, prompt: Prompt, sampling: SamplingParams
     ) -> PreparedCall:
-        """A Bedrock call: the identifier is resolved with Bedrock's rules."""
-        spec = resolve_spec(parse_model_identifier(model_identifier), self.catalog)
-        return self.prepare_for(ctx, model_identifier, spec, prompt, sampling)
+        """A Bedrock call: the identifier is resolved with Bedrock's rules, profiles to their Regions."""
+        spec, destinations = self._target(ctx, parse_model_identifier(model_identifier))
+        return self._prepare(ctx, model_identifier, spec, destinations, prompt, sampling)
 
     def prepare_for(
         self, ctx: CallContext, model_identifier: str, spec: ModelSpec, prompt: Prompt, sampling: SamplingParams
     ) -> PreparedCall:
-        """Validate and render for an already resolved model; every failure here precedes any output."""
+        """An already resolved model served in the caller's own Region (the Anthropic API)."""
+        return self._prepare(ctx, model_identifier, spec, (self.regions.region(ctx.region),), prompt, sampling)
+
+    def _target(self, ctx: CallContext, ref: ModelRef) -> tuple[ModelSpec, tuple[Region, ...]]:
+        if ref.kind is RefKind.APPLICATION_PROFILE:
+            profile = self.profiles.get(ctx.account_id, ref.model_id)
+            spec = self.catalog.get(profile.model_id) if profile else None
+            if profile is None or spec is None:
+                raise ValidationError(INVALID_IDENTIFIER)
+            return spec, tuple(self.regions.region(r) for r in profile.regions if r in self.regions.regions)
+        spec = resolve_spec(ref, self.catalog)
+        if ref.kind is RefKind.SYSTEM_PROFILE:
+            return spec, self.regions.destinations(str(ref.geo), ctx.region)
+        return spec, (self.regions.region(ctx.region),)
+
+    def _prepare(
+        self,
+        ctx: CallContext,
+        model_identifier: str,
+        spec: ModelSpec,
+        destinations: tuple[Region, ...],
+        prompt: Prompt,
+        sampling: SamplingParams,
+    ) -> PreparedCall:
         started = time.perf_counter()
         validate_checkpoints(prompt, spec.caching)
-        slot = self.slots[spec.engine]
-        rendered = render(prompt, slot.template, slot.worker.engine)
-        _check_context(rendered, spec, slot)
+        pool = self.pools[spec.engine]
+        rendered = render(prompt, pool.template, pool.tokenizer)
+        _check_context(rendered, spec, pool)
         sampling = replace(sampling, max_tokens=_max_tokens(sampling, spec))
-        return PreparedCall(ctx, model_identifier, spec, slot, rendered, sampling, bool(prompt.checkpoints()), started)
+        had_checkpoint = bool(prompt.checkpoints())
+        return PreparedCall(
+            ctx, model_identifier, spec, pool, destinations, rendered, sampling, had_checkpoint, started
+        )
 
     def count_tokens(self, model_identifier: str, prompt: Prompt) -> int:
         spec = resolve_counting_spec(parse_model_identifier(model_identifier), self.catalog)
         return self.count_tokens_for(spec, prompt)
 
     def count_tokens_for(self, spec: ModelSpec, prompt: Prompt) -> int:
-        slot = self.slots[spec.engine]
-        return render(prompt, slot.template, slot.worker.engine).num_tokens
+        pool = self.pools[spec.engine]
+        return render(prompt, pool.template, pool.tokenizer).num_tokens
 
     async def complete(self, call: PreparedCall) -> Result:
         async with aclosing(self.stream(call)) as events:
@@ -128,17 +172,37 @@ class InferenceService:
         raise AssertionError("a stream always ends with Completed")
 
     async def stream(self, call: PreparedCall) -> AsyncIterator[ServiceEvent]:
-        scope = CacheScope(call.ctx.account_id, call.ctx.region, call.spec.model_id)
+        region = self._route(call)
+        scope = self._scope(call, region)
         plan = self.cache.plan(scope, call.rendered, call.spec.caching)
         try:
-            yield Started(_usage(call, plan, num_output=0), plan)
-            async with aclosing(self._generate(call, plan)) as events:
+            yield Started(_usage(call, plan, num_output=0), plan, region.region_id)
+            async with aclosing(self._generate(call, plan, region.region_id)) as events:
                 async for event in events:
                     yield event
         finally:
             self.cache.release(plan)
 
-    async def _generate(self, call: PreparedCall, plan: CachePlan) -> AsyncIterator[ServiceEvent]:
+    def _route(self, call: PreparedCall) -> Region:
+        """Choose the destination Region; a direct call has one candidate, its own Region."""
+        up = [r for r in call.destinations if not r.down]
+        candidates = [
+            Candidate(
+                r.region_id,
+                call.pool.load(r.region_id),
+                self.cache.match_tokens(self._scope(call, r), call.rendered, call.spec.caching),
+                is_source=r.region_id == call.ctx.region,
+            )
+            for r in up
+        ]
+        chosen = choose(self.routing.policy, candidates, self.routing.guard, self.routing.rng)
+        return next(r for r in up if r.region_id == chosen.region_id)
+
+    def _scope(self, call: PreparedCall, region: Region) -> CacheScope:
+        enabled = region.caches(call.spec.model_id)
+        return CacheScope(call.ctx.account_id, region.region_id, call.spec.model_id, enabled)
+
+    async def _generate(self, call: PreparedCall, plan: CachePlan, region: RegionId) -> AsyncIterator[ServiceEvent]:
         job = GenerateJob(
             call.rendered.tokens,
             call.sampling,
@@ -147,9 +211,9 @@ class InferenceService:
             plan.capture_at,
         )
         text = TextStream(call.sampling.stop_sequences)
-        engine = call.slot.worker.engine
+        worker = call.pool.worker(region)
         num_output, finish, first_token_s, prefill = 0, FinishReason.CANCELLED, None, None
-        async with aclosing(call.slot.worker.stream(job)) as events:
+        async with aclosing(worker.stream(job)) as events:
             async for event in events:
                 if isinstance(event, Prefilled):
                     prefill = event
@@ -158,7 +222,7 @@ class InferenceService:
                     finish = event.reason
                 else:
                     num_output += 1
-                    if delta := text.push(engine.token_bytes(event)):
+                    if delta := text.push(worker.engine.token_bytes(event)):
                         first_token_s = first_token_s or time.perf_counter()
                         yield TextDelta(delta)
                     if text.stop_sequence is not None:
@@ -167,7 +231,7 @@ class InferenceService:
             first_token_s = first_token_s or time.perf_counter()
             yield TextDelta(tail)
         result = _result(call, plan, text, num_output, finish, first_token_s)
-        yield Completed(replace(result, prefill=prefill))
+        yield Completed(replace(result, prefill=prefill, inference_region=region))
 
 
 def _result(
@@ -177,7 +241,8 @@ def _result(
     stop = StopReason.STOP_SEQUENCE if text.stop_sequence is not None else _STOP_REASONS[finish]
     usage = _usage(call, plan, num_output)
     first_ms = None if first_s is None else int((first_s - call.started_s) * 1000)
-    return Result(text.text, stop, text.stop_sequence, usage, int((now - call.started_s) * 1000), first_ms, plan)
+    latency_ms = int((now - call.started_s) * 1000)
+    return Result(text.text, stop, text.stop_sequence, usage, latency_ms, first_ms, plan, call.ctx.region)
 
 
 def _usage(call: PreparedCall, plan: CachePlan, num_output: int) -> Usage:
@@ -204,8 +269,8 @@ def _max_tokens(sampling: SamplingParams, spec: ModelSpec) -> int:
     return sampling.max_tokens
 
 
-def _check_context(rendered: RenderedPrompt, spec: ModelSpec, slot: EngineSlot) -> None:
+def _check_context(rendered: RenderedPrompt, spec: ModelSpec, pool: EnginePool) -> None:
     # The local engine needs one free position to generate; its window is usually the binding limit.
-    limit = min(spec.context_window, slot.worker.engine.context_tokens - 1)
+    limit = min(spec.context_window, pool.tokenizer.context_tokens - 1)
     if rendered.num_tokens > limit:
         raise InputTooLongError(rendered.num_tokens, limit)

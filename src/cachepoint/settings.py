@@ -24,6 +24,12 @@ Everything is built once into frozen dataclasses and passed down. A config file 
 
     [cache]
     max_bytes = 4294967296        # KV snapshot budget (default: a quarter of physical memory)
+
+    [routing]
+    policy = "cache-affinity"     # or "bedrock" (cache-blind, like Bedrock's cross-Region routing)
+
+    [regions.ap-northeast-2]      # Regions: add, mark down, or switch caching off per model
+    prompt_caching_disabled = ["anthropic.claude-sonnet-4-20250514-v1:0"]
 """
 
 from __future__ import annotations
@@ -68,6 +74,20 @@ def default_cache_bytes() -> int:
 
 
 @dataclass(frozen=True)
+class RoutingSettings:
+    """How a profile's destination Region is chosen (see routing/policy.py)."""
+
+    policy: str = "cache-affinity"
+    balance_abs_threshold: int = 4
+    balance_rel_threshold: float = 1.5
+    seed: int | None = None  # fixes the random choices of the `bedrock` policy (tests, benchmarks)
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "cachepoint"
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -76,6 +96,9 @@ class Settings:
     catalog_overrides: Mapping[str, Any] = field(default_factory=dict)
     accounts: Mapping[str, str] = field(default_factory=dict)
     cache_max_bytes: int = field(default_factory=default_cache_bytes)
+    regions_table: Mapping[str, Any] = field(default_factory=dict)  # [regions.*] and [geos.*] overrides
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
+    state_dir: Path = field(default_factory=default_state_dir)  # application profiles (SQLite)
 
     def __post_init__(self) -> None:
         if self.cache_max_bytes < 0:
@@ -115,6 +138,9 @@ def settings_from_table(table: Mapping[str, Any], **cli: Any) -> Settings:
         catalog_overrides=table.get("catalog", {}),
         accounts=dict(table.get("accounts", {})),
         **({"cache_max_bytes": int(table["cache"]["max_bytes"])} if "max_bytes" in table.get("cache", {}) else {}),
+        regions_table={k: table[k] for k in ("regions", "geos") if k in table},
+        routing=RoutingSettings(**table.get("routing", {})),
+        **({"state_dir": Path(server["state_dir"]).expanduser()} if "state_dir" in server else {}),
     )
 
 

@@ -12,6 +12,7 @@ from botocore.config import Config
 
 from cachepoint.bootstrap import build_services
 from cachepoint.clock import FakeClock
+from cachepoint.routing.profiles import ProfileStore
 from cachepoint.settings import Settings
 from tests.live import LiveServer, serve
 
@@ -26,7 +27,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture(scope="session")
 def live(clock: FakeClock) -> Iterator[LiveServer]:
-    services = build_services(Settings(), clock=clock)
+    services = build_services(Settings(), clock=clock, profiles=ProfileStore(":memory:"))
     with serve(services) as server:
         yield server
 

@@ -154,7 +154,7 @@ def test_eviction_under_a_tiny_budget(runtime: Any, live: LiveServer) -> None:
     a = [{"text": document("evA")}, CP, {"text": "Q?"}]
     b = [{"text": document("evB")}, CP, {"text": "Q?"}]
     written = totals(converse(runtime, a))[1]
-    budget = int(written * 1.5 * live.services.inference.slots["default"].worker.engine.kv_bytes_per_token)
+    budget = int(written * 1.5 * live.services.inference.pools["default"].tokenizer.kv_bytes_per_token)
     cache.resize(budget)  # type: ignore[attr-defined]  # room for one snapshot, not two
     try:
         assert cache.index.num_entries == 1  # type: ignore[attr-defined]

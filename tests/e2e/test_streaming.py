@@ -14,6 +14,8 @@ from botocore.exceptions import EventStreamError
 
 from cachepoint.bootstrap import build_services
 from cachepoint.engine.fake import FakeEngine
+from cachepoint.routing.profiles import ProfileStore
+from cachepoint.types import RegionId
 from cachepoint.settings import EngineSettings, Settings
 from tests.e2e.test_caching import CP, SONNET, document
 from tests.live import LiveServer, serve
@@ -201,7 +203,7 @@ def test_anthropic_bedrock_client_on_the_bedrock_paths(live: LiveServer) -> None
 
 
 def test_a_client_that_disconnects_frees_the_engine(live: LiveServer, runtime: Any) -> None:
-    worker = live.services.inference.slots["default"].worker
+    worker = live.services.inference.pools["default"].worker(RegionId("us-east-1"))
     body = {
         "messages": [{"role": "user", "content": [{"text": "Tell me an endless story."}]}],
         "inferenceConfig": {"maxTokens": 3000},
@@ -222,9 +224,8 @@ def test_a_client_that_disconnects_frees_the_engine(live: LiveServer, runtime: A
 @pytest.fixture(scope="module")
 def failing() -> Iterator[tuple[LiveServer, FakeEngine]]:
     engine = FakeEngine()
-    services = build_services(
-        Settings(engines={"default": EngineSettings("default", kind="fake")}), engines={"default": engine}
-    )
+    settings = Settings(engines={"default": EngineSettings("default", kind="fake")})
+    services = build_services(settings, engine_factory=lambda _: engine, profiles=ProfileStore(":memory:"))
     with serve(services) as server:
         yield server, engine
 

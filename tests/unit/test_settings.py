@@ -37,7 +37,8 @@ def test_invalid_values_are_refused() -> None:
 
 def test_unknown_engine_reference_is_refused_at_build() -> None:
     from cachepoint.bootstrap import build_services
+    from cachepoint.routing.profiles import ProfileStore
 
     settings = settings_from_table({"catalog": {"models": {"amazon.nova-pro-v1:0": {"engine": "missing"}}}})
     with pytest.raises(ValueError, match="missing"):
-        build_services(settings)
+        build_services(settings, profiles=ProfileStore(":memory:"))

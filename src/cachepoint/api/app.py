@@ -39,7 +39,11 @@ async def health(request: Request) -> Response:
 async def cache_stats(request: Request) -> Response:
     """cachepoint's own view of its cache: entries, bytes against the budget, removals by reason."""
     inference = services_of(request).inference
-    engines = {name: _engine_stats(slot.worker) for name, slot in inference.slots.items()}
+    engines = {
+        f"{name}@{region}": _engine_stats(worker)
+        for name, pool in inference.pools.items()
+        for region, worker in pool.workers().items()
+    }
     return JSONResponse({"cache": asdict(inference.cache.stats()), "engines": engines})
 
 

@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from cachepoint.api.auth import identify
 from cachepoint.api.errors import request_id_of
+from cachepoint.clock import Clock
 from cachepoint.errors import ValidationError
 from cachepoint.service import InferenceService
 from cachepoint.settings import Settings
@@ -24,6 +25,7 @@ Model = TypeVar("Model", bound=pydantic.BaseModel)
 class AppServices:
     settings: Settings
     inference: InferenceService
+    clock: Clock
 
 
 def services_of(request: Request) -> AppServices:

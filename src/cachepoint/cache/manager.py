@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from cachepoint.cache.index import BlobId, PrefixIndex
 from cachepoint.cache.keys import BlockHash, chain_keys, scope_seed
 from cachepoint.cache.plan import CachePlan, CacheScope, CacheStats, Outcome
-from cachepoint.cache.planner import Decision, decide, disabled_reports
+from cachepoint.cache.planner import Decision, decide, disabled_reports, longest_hit
 from cachepoint.cache.store import MemoryStore, SnapshotStore
 from cachepoint.clock import Clock
 from cachepoint.engine.protocol import Snapshot
@@ -48,6 +48,14 @@ class PrefixCache:
         keys = chain_keys(seed, rendered.tokens, [b.end_tokens for b in rendered.boundaries])
         decision = decide(rendered.boundaries, keys, rules, self.index, seed, now)
         return self._plan_from(decision, _Handle(seed, keys, decision), now)
+
+    def match_tokens(self, scope: CacheScope, rendered: RenderedPrompt, rules: CachingRules | None) -> int:
+        if rules is None or not scope.caching_enabled or not any(b.checkpoint for b in rendered.boundaries):
+            return 0
+        seed = scope_seed(scope.account_id, scope.region, scope.model_id)
+        keys = chain_keys(seed, rendered.tokens, [b.end_tokens for b in rendered.boundaries])
+        hit = longest_hit(rendered.boundaries, keys, rules, self.index, self.clock.now_s())
+        return hit.num_tokens if hit else 0
 
     def _plan_from(self, decision: Decision, handle: _Handle, now: float) -> CachePlan:
         restore, restore_tokens = None, 0

@@ -90,6 +90,10 @@ class PromptCache(Protocol):
 
     def release(self, plan: CachePlan) -> None: ...
 
+    def match_tokens(self, scope: CacheScope, rendered: RenderedPrompt, rules: CachingRules | None) -> int:
+        """Query only: how many prompt tokens a request would read in this scope now (routing asks this)."""
+        ...
+
     def stats(self) -> CacheStats: ...
 
 
@@ -107,6 +111,9 @@ class NullCache:
 
     def release(self, plan: CachePlan) -> None:
         pass
+
+    def match_tokens(self, scope: CacheScope, rendered: RenderedPrompt, rules: CachingRules | None) -> int:
+        return 0
 
     def stats(self) -> CacheStats:
         return CacheStats()

@@ -61,8 +61,8 @@ def decide(
     now_s: float,
 ) -> Decision:
     marked = [b for b in boundaries if b.checkpoint is not None]
+    hit = longest_hit(boundaries, keys, rules, index, now_s)
     effective = [b for b in marked if _is_effective(b, rules)]
-    hit = _find_hit(effective, keys, rules.lookback_blocks, index, now_s)
     floor = hit.block_index if hit else -1
     writes = tuple(
         Write(keys[b.block_index], b.block_index, b.end_tokens, effective_ttl(b.checkpoint.ttl, rules))  # type: ignore[union-attr]
@@ -72,6 +72,14 @@ def decide(
     write_1h, write_5m = _split_by_ttl(hit.num_tokens if hit else 0, writes)
     reports = tuple(_report(b, rules, hit, keys, index, scope) for b in marked)
     return Decision(hit, writes, write_5m, write_1h, reports)
+
+
+def longest_hit(
+    boundaries: Sequence[Boundary], keys: Sequence[BlockHash], rules: CachingRules, index: PrefixIndex, now_s: float
+) -> Hit | None:
+    """The live entry this request would read (A), searched in each effective checkpoint's window."""
+    effective = [b for b in boundaries if b.checkpoint is not None and _is_effective(b, rules)]
+    return _find_hit(effective, keys, rules.lookback_blocks, index, now_s)
 
 
 def disabled_reports(boundaries: Sequence[Boundary], outcome: Outcome) -> tuple[CheckpointReport, ...]:

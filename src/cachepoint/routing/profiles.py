@@ -1,0 +1,115 @@
+"""Application inference profiles and resource tags, per account, persisted in SQLite.
+
+Schema changes are an append-only list of migrations (applied in order, recorded in `user_version`).
+Used from the event loop thread only; SQLite writes are durable when each call returns.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+from cachepoint.errors import ConflictError, ResourceNotFoundError
+
+MIGRATIONS = [
+    """CREATE TABLE profiles (
+        account_id TEXT NOT NULL, profile_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT,
+        arn TEXT NOT NULL, model_id TEXT NOT NULL, regions TEXT NOT NULL, copy_from TEXT NOT NULL,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+        PRIMARY KEY (account_id, profile_id), UNIQUE (account_id, name))""",
+    """CREATE TABLE tags (
+        account_id TEXT NOT NULL, arn TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+        PRIMARY KEY (account_id, arn, key))""",
+]
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+@dataclass(frozen=True)
+class AppProfile:
+    account_id: str
+    profile_id: str
+    name: str
+    description: str | None
+    arn: str
+    model_id: str
+    regions: tuple[str, ...]
+    copy_from: str
+    created_at: str
+    updated_at: str
+
+
+class ProfileStore:
+    def __init__(self, path: Path | str) -> None:
+        if isinstance(path, Path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        for number, statement in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self._db:
+                self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number}")
+
+    def create(self, account_id: str, region: str, name: str, description: str | None, copy_from: str,
+               model_id: str, regions: tuple[str, ...], now: str) -> AppProfile:  # fmt: skip
+        profile_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
+        arn = f"arn:aws:bedrock:{region}:{account_id}:application-inference-profile/{profile_id}"
+        row = (account_id, profile_id, name, description, arn, model_id, json.dumps(regions), copy_from, now, now)
+        try:
+            self._db.execute("INSERT INTO profiles VALUES (?,?,?,?,?,?,?,?,?,?)", row)
+        except sqlite3.IntegrityError:
+            raise ConflictError(f"An inference profile named {name} already exists.") from None
+        return _profile(row)
+
+    def get(self, account_id: str, profile_id: str) -> AppProfile | None:
+        row = self._db.execute(
+            "SELECT * FROM profiles WHERE account_id = ? AND profile_id = ?", (account_id, profile_id)
+        ).fetchone()
+        return _profile(row) if row else None
+
+    def list(self, account_id: str) -> list[AppProfile]:
+        rows = self._db.execute("SELECT * FROM profiles WHERE account_id = ? ORDER BY created_at, name", (account_id,))
+        return [_profile(r) for r in rows.fetchall()]
+
+    def delete(self, account_id: str, profile_id: str) -> None:
+        profile = self.get(account_id, profile_id)
+        if profile is None:
+            raise ResourceNotFoundError(f"Inference profile {profile_id} not found.")
+        with self._db:
+            self._db.execute("DELETE FROM profiles WHERE account_id = ? AND profile_id = ?", (account_id, profile_id))
+            self._db.execute("DELETE FROM tags WHERE account_id = ? AND arn = ?", (account_id, profile.arn))
+
+    def tag(self, account_id: str, arn: str, tags: dict[str, str]) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO tags VALUES (?,?,?,?)", [(account_id, arn, k, v) for k, v in tags.items()]
+            )
+
+    def untag(self, account_id: str, arn: str, keys: list[str]) -> None:
+        with self._db:
+            self._db.executemany(
+                "DELETE FROM tags WHERE account_id = ? AND arn = ? AND key = ?", [(account_id, arn, k) for k in keys]
+            )
+
+    def tags(self, account_id: str, arn: str) -> dict[str, str]:
+        rows = self._db.execute(
+            "SELECT key, value FROM tags WHERE account_id = ? AND arn = ? ORDER BY key", (account_id, arn)
+        )
+        return dict(rows.fetchall())
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _profile(row: tuple[str, ...]) -> AppProfile:
+    account, pid, name, description, arn, model_id, regions, copy_from, created, updated = row
+    return AppProfile(
+        account, pid, name, description, arn, model_id, tuple(json.loads(regions)), copy_from, created, updated
+    )
