@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cachepoint.api.anthropic import routes as anthropic_routes
 from cachepoint.api.bedrock.routes import runtime
+from cachepoint.api.control import routes as control
 from cachepoint.api.common import AppServices, services_of
 from cachepoint.api.errors import handle_error
 from cachepoint.engine.worker import EngineWorker
@@ -64,6 +65,15 @@ def create_app(services: AppServices) -> Starlette:
         Route("/model/{rest:path}", runtime, methods=["POST"]),
         Route("/v1/messages", anthropic_routes.messages, methods=["POST"]),
         Route("/v1/messages/count_tokens", anthropic_routes.count_tokens, methods=["POST"]),
+        Route("/foundation-models", control.list_foundation_models, methods=["GET"]),
+        Route("/foundation-models/{identifier:path}", control.get_foundation_model, methods=["GET"]),
+        Route("/inference-profiles", control.list_profiles, methods=["GET"]),
+        Route("/inference-profiles", control.create_profile, methods=["POST"]),
+        Route("/inference-profiles/{identifier:path}", control.get_profile, methods=["GET"]),
+        Route("/inference-profiles/{identifier:path}", control.delete_profile, methods=["DELETE"]),
+        Route("/tagResource", control.tag_resource, methods=["POST"]),
+        Route("/untagResource", control.untag_resource, methods=["POST"]),
+        Route("/listTagsForResource", control.list_tags, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
         Route("/cachepoint/cache", cache_stats, methods=["GET"]),
     ]

@@ -44,7 +44,9 @@ def offers_one_hour(spec: ModelSpec) -> bool:
 
 def cache_header(result: Result) -> dict[str, str]:
     """`x-cachepoint-cache`: one `outcome:T:ttl[:cause]` per checkpoint, so silent no-caching is never silent."""
-    headers = {"x-cachepoint-cache": ",".join(r.compact() for r in result.plan.reports)} if result.plan.reports else {}
+    headers = {"X-Amzn-Bedrock-Inference-Region": str(result.inference_region)}
+    if result.plan.reports:
+        headers["x-cachepoint-cache"] = ",".join(r.compact() for r in result.plan.reports)
     if result.prefill is not None:
         p = result.prefill
         headers["x-cachepoint-prefill"] = (

@@ -1,0 +1,66 @@
+import random
+
+import pytest
+
+from cachepoint.errors import ServiceUnavailableError, ValidationError
+from cachepoint.routing.policy import Candidate, LoadGuard, choose, choose_bedrock, choose_cache_affinity, policy_named
+from cachepoint.routing.regions import RegionMap
+from cachepoint.types import RegionId
+
+GUARD = LoadGuard(balance_abs_threshold=4, balance_rel_threshold=1.5)
+RNG = random.Random(0)
+
+
+def c(region: str, load: int = 0, cached: int = 0, source: bool = False) -> Candidate:
+    return Candidate(RegionId(region), load, cached, source)
+
+
+def test_affinity_prefers_the_longest_cached_prefix() -> None:
+    picked = choose_cache_affinity([c("a", 1), c("b", 2, 3000), c("c", 0, 1000)], GUARD, RNG)
+    assert picked.region_id == "b"
+
+
+def test_affinity_falls_back_to_load_when_imbalanced() -> None:
+    # max - min = 6 > 4 and 6 > 1.5 * 0: overloaded, so the least loaded wins despite the cache
+    assert choose_cache_affinity([c("a", 6, 5000), c("b", 0)], GUARD, RNG).region_id == "b"
+    # 6 vs 3: absolute gap 3 is within the threshold: keep the cache
+    assert choose_cache_affinity([c("a", 6, 5000), c("b", 3)], GUARD, RNG).region_id == "a"
+
+
+def test_affinity_without_any_cache_starts_in_the_source_region() -> None:
+    assert choose_cache_affinity([c("a"), c("b", source=True), c("c")], GUARD, RNG).region_id == "b"
+    assert choose_cache_affinity([c("a", 1), c("b", 2, source=True)], GUARD, RNG).region_id == "a"
+
+
+def test_bedrock_policy_is_cache_blind_and_spreads_idle_load() -> None:
+    rng = random.Random(1)
+    picks = {choose_bedrock([c("a", 0, 9000), c("b"), c("c")], GUARD, rng).region_id for _ in range(50)}
+    assert picks == {"a", "b", "c"}
+    assert choose_bedrock([c("a", 3, 9000), c("b", 1)], GUARD, rng).region_id == "b"
+
+
+def test_registry_and_empty_candidates() -> None:
+    with pytest.raises(ValidationError, match="known: \\['bedrock', 'cache-affinity', 'oracle'\\]"):
+        policy_named("random")
+    with pytest.raises(ServiceUnavailableError):
+        choose(policy_named("cache-affinity"), [], GUARD, RNG)
+
+
+def test_profile_destinations_follow_the_source_region() -> None:
+    regions = RegionMap.packaged({"regions": {"us-west-1": {}}})
+    assert [r.region_id for r in regions.destinations("us", "us-east-1")] == ["us-east-1", "us-east-2", "us-west-2"]
+    assert "us-west-1" in [r.region_id for r in regions.destinations("us", "us-west-1")]  # + the source
+    assert len(regions.destinations("global", "eu-west-1")) == len(regions.regions)
+    with pytest.raises(ValidationError, match="The provided model identifier is invalid."):
+        regions.destinations("eu", "us-east-1")
+
+
+def test_region_flags() -> None:
+    regions = RegionMap.packaged(
+        {"regions": {"ap-northeast-2": {"prompt_caching_disabled": ["m1"]}, "x-down-1": {"down": True}}}
+    )
+    seoul = regions.region("ap-northeast-2")
+    assert not seoul.caches("m1") and seoul.caches("m2")
+    assert regions.region("x-down-1").down
+    with pytest.raises(ValidationError, match="not configured"):
+        regions.region("mars-north-1")
