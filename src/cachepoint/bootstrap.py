@@ -35,8 +35,12 @@ def build_services(
     regions = RegionMap.packaged(settings.regions_table)
     regions.region(settings.region)  # the listener's own Region must exist
     r = settings.routing
+    per_profile = {profile: policy_named(name) for profile, name in r.profiles.items()}
     routing = Routing(
-        policy_named(r.policy), LoadGuard(r.balance_abs_threshold, r.balance_rel_threshold), random.Random(r.seed)
+        policy_named(r.policy),
+        LoadGuard(r.balance_abs_threshold, r.balance_rel_threshold),
+        random.Random(r.seed),
+        per_profile,
     )
     cache = cache or PrefixCache(clock or SystemClock(), settings.cache_max_bytes)
     profiles = profiles or ProfileStore(settings.state_dir / "profiles.sqlite")

@@ -10,7 +10,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from cachepoint.accounting.usage import Usage
 from cachepoint.cache.plan import CachePlan, CacheScope, PromptCache
@@ -37,6 +37,10 @@ class Routing:
     policy: Policy
     guard: LoadGuard
     rng: random.Random
+    per_profile: Mapping[str, Policy] = field(default_factory=dict)
+
+    def policy_for(self, model_identifier: str) -> Policy:
+        return self.per_profile.get(model_identifier, self.policy)
 
 
 @dataclass(frozen=True)
@@ -192,10 +196,12 @@ class InferenceService:
                 call.pool.load(r.region_id),
                 self.cache.match_tokens(self._scope(call, r), call.rendered, call.spec.caching),
                 is_source=r.region_id == call.ctx.region,
+                caches=r.caches(call.spec.model_id),
             )
             for r in up
         ]
-        chosen = choose(self.routing.policy, candidates, self.routing.guard, self.routing.rng)
+        policy = self.routing.policy_for(call.model_identifier)
+        chosen = choose(policy, candidates, self.routing.guard, self.routing.rng)
         return next(r for r in up if r.region_id == chosen.region_id)
 
     def _scope(self, call: PreparedCall, region: Region) -> CacheScope:

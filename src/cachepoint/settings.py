@@ -27,6 +27,8 @@ Everything is built once into frozen dataclasses and passed down. A config file 
 
     [routing]
     policy = "cache-affinity"     # or "bedrock" (cache-blind, like Bedrock's cross-Region routing)
+    [routing.profiles]            # per-profile policies (profile ID or ARN as invoked)
+    "apac.anthropic.claude-sonnet-4-20250514-v1:0" = "bedrock"
 
     [regions.ap-northeast-2]      # Regions: add, mark down, or switch caching off per model
     prompt_caching_disabled = ["anthropic.claude-sonnet-4-20250514-v1:0"]
@@ -81,6 +83,7 @@ class RoutingSettings:
     balance_abs_threshold: int = 4
     balance_rel_threshold: float = 1.5
     seed: int | None = None  # fixes the random choices of the `bedrock` policy (tests, benchmarks)
+    profiles: Mapping[str, str] = field(default_factory=dict)  # profile ID or ARN → policy for that profile
 
 
 def default_state_dir() -> Path:

@@ -29,6 +29,10 @@ def test_affinity_falls_back_to_load_when_imbalanced() -> None:
 
 def test_affinity_without_any_cache_starts_in_the_source_region() -> None:
     assert choose_cache_affinity([c("a"), c("b", source=True), c("c")], GUARD, RNG).region_id == "b"
+    no_cache_source = Candidate(RegionId("s"), 0, 0, is_source=True, caches=False)
+    assert (
+        choose_cache_affinity([no_cache_source, c("b")], GUARD, RNG).region_id == "b"
+    )  # never start where it cannot cache
     assert choose_cache_affinity([c("a", 1), c("b", 2, source=True)], GUARD, RNG).region_id == "a"
 
 

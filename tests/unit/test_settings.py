@@ -42,3 +42,15 @@ def test_unknown_engine_reference_is_refused_at_build() -> None:
     settings = settings_from_table({"catalog": {"models": {"amazon.nova-pro-v1:0": {"engine": "missing"}}}})
     with pytest.raises(ValueError, match="missing"):
         build_services(settings, profiles=ProfileStore(":memory:"))
+
+
+def test_per_profile_routing_policy() -> None:
+    from cachepoint.bootstrap import build_services
+    from cachepoint.routing.policy import choose_bedrock, choose_cache_affinity
+    from cachepoint.routing.profiles import ProfileStore
+
+    profile = "apac.anthropic.claude-sonnet-4-20250514-v1:0"
+    settings = settings_from_table({"routing": {"policy": "cache-affinity", "profiles": {profile: "bedrock"}}})
+    routing = build_services(settings, profiles=ProfileStore(":memory:")).inference.routing
+    assert routing.policy_for(profile) is choose_bedrock
+    assert routing.policy_for("us." + profile[5:]) is choose_cache_affinity

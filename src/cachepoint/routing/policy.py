@@ -6,7 +6,8 @@
 - `cache-affinity` (default): SGLang's cache-aware rule across Regions. If load is imbalanced (max−min
   above an absolute threshold AND max above a relative multiple of min), take the least loaded; else the
   destination holding the longest cached prefix; with no cached prefix anywhere, the least loaded
-  (the source Region first on a tie, then configuration order), so a prefix starts where it will be read.
+  (on a tie: a Region that caches this model, then the source Region), so a prefix starts where it can
+  be read again.
 - `oracle`: the longest cached prefix whatever the load; a reference for benchmarks, not for production.
 Down Regions are never candidates.
 """
@@ -27,6 +28,7 @@ class Candidate:
     load: int  # jobs queued or running
     cached_tokens: int  # longest live prefix of this request cached there (0 when caching is off there)
     is_source: bool = False
+    caches: bool = True  # prompt caching is on there for this model
 
 
 @dataclass(frozen=True)
@@ -82,5 +84,5 @@ def _imbalanced(candidates: Sequence[Candidate], guard: LoadGuard) -> bool:
 
 
 def _least_loaded(candidates: Sequence[Candidate]) -> Candidate:
-    # min() keeps the first of equals: the source Region is listed first, then configuration order
-    return min(sorted(candidates, key=lambda c: not c.is_source), key=lambda c: c.load)
+    # min() keeps the first of equals: Regions that cache first, then the source, then configuration order
+    return min(sorted(candidates, key=lambda c: (not c.caches, not c.is_source)), key=lambda c: c.load)
