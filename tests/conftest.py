@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
 import pytest
 
 from cachepoint.api.common import AppServices
@@ -9,6 +12,18 @@ from cachepoint.bootstrap import build_services
 from cachepoint.engine.fake import FakeEngine
 from cachepoint.routing.profiles import ProfileStore
 from cachepoint.settings import EngineSettings, Settings
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _state_in_a_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Profiles and invocation logs of test servers go to a temporary folder, never the user's."""
+    saved = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg"))
+    yield
+    if saved is None:
+        del os.environ["XDG_DATA_HOME"]
+    else:
+        os.environ["XDG_DATA_HOME"] = saved
 
 
 @pytest.fixture

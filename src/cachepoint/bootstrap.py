@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import random
 
+import boto3
+from prometheus_client import CollectorRegistry
+
 from cachepoint.api.common import AppServices
 from cachepoint.cache.manager import PrefixCache
 from cachepoint.cache.plan import PromptCache
@@ -17,6 +20,10 @@ from cachepoint.routing.profiles import ProfileStore
 from cachepoint.routing.regions import RegionMap
 from cachepoint.service import InferenceService, Routing
 from cachepoint.settings import Settings
+from cachepoint.telemetry.history import History
+from cachepoint.telemetry.metrics import Metrics
+from cachepoint.telemetry.recorder import LogPolicy, Telemetry
+from cachepoint.telemetry.sinks import LocalLogSink, LogSink, S3Delivery
 
 
 def build_services(
@@ -45,7 +52,23 @@ def build_services(
     cache = cache or PrefixCache(clock or SystemClock(), settings.cache_max_bytes)
     profiles = profiles or ProfileStore(settings.state_dir / "profiles.sqlite")
     inference = InferenceService(catalog, pools, cache, regions, routing, profiles)
-    return AppServices(settings=settings, inference=inference, clock=clock or SystemClock())
+    return AppServices(
+        settings=settings, inference=inference, clock=clock or SystemClock(), telemetry=build_telemetry(settings, cache)
+    )
+
+
+def build_telemetry(settings: Settings, cache: PromptCache) -> Telemetry:
+    registry = CollectorRegistry(auto_describe=True)
+    logging = settings.logging
+    local = LocalLogSink(settings.log_dir, fsync=logging.fsync)
+    sinks: list[LogSink] = [local]
+    s3_uri = ""
+    if logging.s3_bucket:
+        client = boto3.client("s3", endpoint_url=logging.s3_endpoint_url)
+        sinks.append(S3Delivery(local, client, logging.s3_bucket, logging.s3_prefix))
+        s3_uri = f"s3://{logging.s3_bucket}/{logging.s3_prefix}"
+    policy = LogPolicy(logging.enabled, logging.text_data_delivery, s3_uri)
+    return Telemetry(sinks, Metrics(registry, cache.stats), History(), policy, registry)
 
 
 def _check_engine_names(catalog: Catalog, settings: Settings) -> None:

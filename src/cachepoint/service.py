@@ -66,6 +66,7 @@ class Result:
     first_token_ms: int | None
     plan: CachePlan
     inference_region: RegionId
+    spec: ModelSpec
     prefill: Prefilled | None = None
 
 
@@ -248,7 +249,7 @@ def _result(
     usage = _usage(call, plan, num_output)
     first_ms = None if first_s is None else int((first_s - call.started_s) * 1000)
     latency_ms = int((now - call.started_s) * 1000)
-    return Result(text.text, stop, text.stop_sequence, usage, latency_ms, first_ms, plan, call.ctx.region)
+    return Result(text.text, stop, text.stop_sequence, usage, latency_ms, first_ms, plan, call.ctx.region, call.spec)
 
 
 def _usage(call: PreparedCall, plan: CachePlan, num_output: int) -> Usage:

@@ -30,6 +30,11 @@ Everything is built once into frozen dataclasses and passed down. A config file 
     [routing.profiles]            # per-profile policies (profile ID or ARN as invoked)
     "apac.anthropic.claude-sonnet-4-20250514-v1:0" = "bedrock"
 
+    [logging]                     # invocation logs (Bedrock's ModelInvocationLog schema)
+    text_data_delivery = true
+    s3_bucket = "my-logs"         # optional: also deliver to an S3-compatible bucket
+    s3_endpoint_url = "http://127.0.0.1:9000"
+
     [regions.ap-northeast-2]      # Regions: add, mark down, or switch caching off per model
     prompt_caching_disabled = ["anthropic.claude-sonnet-4-20250514-v1:0"]
 """
@@ -86,6 +91,19 @@ class RoutingSettings:
     profiles: Mapping[str, str] = field(default_factory=dict)  # profile ID or ARN → policy for that profile
 
 
+@dataclass(frozen=True)
+class LoggingSettings:
+    """Invocation logs in Bedrock's schema, on by default (unlike Bedrock, where you must turn them on)."""
+
+    enabled: bool = True
+    text_data_delivery: bool = True  # off: token counts only, no bodies
+    dir: Path | None = None  # default: <state_dir>/logs
+    s3_bucket: str | None = None  # optional delivery to an S3-compatible bucket
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = None
+    fsync: bool = True
+
+
 def default_state_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "cachepoint"
 
@@ -102,6 +120,11 @@ class Settings:
     regions_table: Mapping[str, Any] = field(default_factory=dict)  # [regions.*] and [geos.*] overrides
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     state_dir: Path = field(default_factory=default_state_dir)  # application profiles (SQLite)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.logging.dir or self.state_dir / "logs"
 
     def __post_init__(self) -> None:
         if self.cache_max_bytes < 0:
@@ -143,8 +166,16 @@ def settings_from_table(table: Mapping[str, Any], **cli: Any) -> Settings:
         **({"cache_max_bytes": int(table["cache"]["max_bytes"])} if "max_bytes" in table.get("cache", {}) else {}),
         regions_table={k: table[k] for k in ("regions", "geos") if k in table},
         routing=RoutingSettings(**table.get("routing", {})),
+        logging=_logging(table.get("logging", {})),
         **({"state_dir": Path(server["state_dir"]).expanduser()} if "state_dir" in server else {}),
     )
+
+
+def _logging(row: Mapping[str, Any]) -> LoggingSettings:
+    values = dict(row)
+    if "dir" in values:
+        values["dir"] = Path(values["dir"]).expanduser()
+    return LoggingSettings(**values)
 
 
 def _engine(name: str, row: Mapping[str, Any]) -> EngineSettings:

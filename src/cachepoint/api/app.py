@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -16,7 +17,8 @@ from cachepoint.api.anthropic import routes as anthropic_routes
 from cachepoint.api.bedrock.routes import runtime
 from cachepoint.api.control import routes as control
 from cachepoint.api.common import AppServices, services_of
-from cachepoint.api.errors import handle_error
+from cachepoint.api import recording
+from cachepoint.api.errors import as_cachepoint_error, handle_error, request_id_of
 from cachepoint.engine.worker import EngineWorker
 from cachepoint.errors import CachepointError
 
@@ -60,6 +62,17 @@ def _engine_stats(worker: EngineWorker) -> dict[str, object]:
     }
 
 
+async def on_error(request: Request, exc: Exception) -> Response:
+    """Every failure is recorded (logs, metrics) before it is rendered."""
+    recording.fail(request, as_cachepoint_error(exc, request_id_of(request)))
+    return await handle_error(request, exc)
+
+
+async def metrics(request: Request) -> Response:
+    registry = services_of(request).telemetry.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
 def create_app(services: AppServices) -> Starlette:
     routes = [
         Route("/model/{rest:path}", runtime, methods=["POST"]),
@@ -74,13 +87,14 @@ def create_app(services: AppServices) -> Starlette:
         Route("/tagResource", control.tag_resource, methods=["POST"]),
         Route("/untagResource", control.untag_resource, methods=["POST"]),
         Route("/listTagsForResource", control.list_tags, methods=["POST"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/cachepoint/cache", cache_stats, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,
         middleware=[Middleware(RequestIdMiddleware)],
-        exception_handlers={CachepointError: handle_error, Exception: handle_error},
+        exception_handlers={CachepointError: on_error, Exception: on_error},
     )
     app.state.services = services
     return app

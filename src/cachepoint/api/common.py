@@ -15,6 +15,7 @@ from cachepoint.clock import Clock
 from cachepoint.errors import ValidationError
 from cachepoint.service import InferenceService
 from cachepoint.settings import Settings
+from cachepoint.telemetry.recorder import Telemetry
 from cachepoint.types import AccountId, CallContext, RegionId, RequestId
 
 MALFORMED = "Malformed input request, please reformat your input and try again."
@@ -26,6 +27,7 @@ class AppServices:
     settings: Settings
     inference: InferenceService
     clock: Clock
+    telemetry: Telemetry
 
 
 def services_of(request: Request) -> AppServices:

@@ -15,13 +15,18 @@ SSE = "text/event-stream"
 
 
 async def guarded(
-    frames: AsyncIterator[bytes], request_id: str, error_frame: Callable[[CachepointError], bytes]
+    frames: AsyncIterator[bytes],
+    request_id: str,
+    error_frame: Callable[[CachepointError], bytes],
+    on_error: Callable[[CachepointError], None] = lambda error: None,
 ) -> AsyncIterator[bytes]:
     try:
         async for frame in frames:
             yield frame
     except Exception as exc:  # the in-stream error boundary: the client gets a frame, never a cut
-        yield error_frame(as_cachepoint_error(exc, request_id))
+        error = as_cachepoint_error(exc, request_id)
+        on_error(error)
+        yield error_frame(error)
 
 
 def stream_response(frames: AsyncIterator[bytes], media_type: str, headers: dict[str, str]) -> StreamingResponse:

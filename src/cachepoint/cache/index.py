@@ -40,6 +40,7 @@ class Entry:
     expires_at_s: float
     blob_id: BlobId
     pins: int = 0
+    label: str = ""  # the Region, for per-Region figures
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Blob:
     num_tokens: int
     num_bytes: int
     refs: int = 0
+    label: str = ""
 
 
 @dataclass
@@ -92,11 +94,19 @@ class PrefixIndex:
     def lru_keys(self) -> list[BlockHash]:
         return list(self._lru)
 
+    def totals_by_label(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(entries, bytes) per label; O(size), for scrapes and stats pages."""
+        entries: Counter[str] = Counter(e.label for e in self._entries.values())
+        sizes: Counter[str] = Counter()
+        for blob in self._blobs.values():
+            sizes[blob.label] += blob.num_bytes
+        return dict(entries), dict(sizes)
+
     # -- mutations ------------------------------------------------------------------------------
-    def new_blob(self, num_tokens: int, num_bytes: int) -> BlobId:
+    def new_blob(self, num_tokens: int, num_bytes: int, label: str = "") -> BlobId:
         blob_id = BlobId(self._next_blob_id)
         self._next_blob_id += 1
-        self._blobs[blob_id] = Blob(blob_id, num_tokens, num_bytes)
+        self._blobs[blob_id] = Blob(blob_id, num_tokens, num_bytes, label=label)
         self.num_bytes += num_bytes
         return blob_id
 
@@ -108,7 +118,7 @@ class PrefixIndex:
         assert num_tokens <= blob.num_tokens, "an entry must lie within its blob"
         blob.refs += 1  # before dropping a replaced entry, which may share this blob
         freed = self._drop(key) if key in self._entries else []
-        entry = Entry(key, scope, num_tokens, ttl, now_s + ttl.seconds, blob_id, pins=0)
+        entry = Entry(key, scope, num_tokens, ttl, now_s + ttl.seconds, blob_id, pins=0, label=blob.label)
         self._entries[key] = entry
         self._lru[key] = None
         self._scopes.setdefault(scope, set()).add(key)

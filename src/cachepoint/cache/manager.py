@@ -27,6 +27,7 @@ class _Handle:
     scope: BlockHash
     keys: tuple[BlockHash, ...]
     decision: Decision
+    region: str
 
 
 class PrefixCache:
@@ -47,7 +48,7 @@ class PrefixCache:
         seed = scope_seed(scope.account_id, scope.region, scope.model_id)
         keys = chain_keys(seed, rendered.tokens, [b.end_tokens for b in rendered.boundaries])
         decision = decide(rendered.boundaries, keys, rules, self.index, seed, now)
-        return self._plan_from(decision, _Handle(seed, keys, decision), now)
+        return self._plan_from(decision, _Handle(seed, keys, decision, scope.region), now)
 
     def match_tokens(self, scope: CacheScope, rendered: RenderedPrompt, rules: CachingRules | None) -> int:
         if rules is None or not scope.caching_enabled or not any(b.checkpoint for b in rendered.boundaries):
@@ -95,7 +96,7 @@ class PrefixCache:
                 self.budget_bytes,
             )
             return
-        blob_id = self.index.new_blob(snapshot.num_tokens, snapshot.num_bytes)
+        blob_id = self.index.new_blob(snapshot.num_tokens, snapshot.num_bytes, handle.region)
         self.store.put(blob_id, snapshot)
         freed: list[BlobId] = []
         for write in handle.decision.writes:
@@ -126,7 +127,10 @@ class PrefixCache:
             self.index.unpin(handle.decision.hit.key)
 
     def stats(self) -> CacheStats:
+        entries, sizes = self.index.totals_by_label()
         return CacheStats(
+            entries_by_region=entries,
+            bytes_by_region=sizes,
             num_entries=self.index.num_entries,
             num_snapshots=self.index.num_blobs,
             num_bytes=self.index.num_bytes,

@@ -81,6 +81,8 @@ class CacheStats:
     num_bytes: int = 0
     budget_bytes: int = 0
     removals: dict[str, int] = field(default_factory=dict)
+    entries_by_region: dict[str, int] = field(default_factory=dict)
+    bytes_by_region: dict[str, int] = field(default_factory=dict)
 
 
 class PromptCache(Protocol):

@@ -7,7 +7,7 @@ and /v1/messages (as SSE):
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +27,10 @@ class MessageShape:
 
 
 async def anthropic_events(
-    inference: InferenceService, call: PreparedCall, shape: MessageShape
+    inference: InferenceService,
+    call: PreparedCall,
+    shape: MessageShape,
+    on_result: Callable[[Result], None] | None = None,
 ) -> AsyncIterator[AnthropicEvent]:
     async with aclosing(inference.stream(call)) as events:
         async for event in events:
@@ -41,6 +44,8 @@ async def anthropic_events(
                 delta = {"type": "text_delta", "text": event.text}
                 yield "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
             elif isinstance(event, Completed):
+                if on_result is not None:
+                    on_result(event.result)
                 for item in _closing(shape, event.result):
                     yield item
 

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cachepoint.accounting.usage import invoke_headers
+from cachepoint.api import recording
 from cachepoint.api.anthropic import translate as anthropic
 from cachepoint.api.bedrock import translate as converse
 from cachepoint.api.bedrock.responses import anthropic_message_body, cache_header, converse_body
@@ -49,21 +50,27 @@ async def runtime(request: Request) -> Response:
 
 
 async def converse_op(request: Request, model_id: str) -> Response:
-    body = parse(ConverseRequest, await json_body(request), coral_message)
+    data = await json_body(request)
+    recording.begin(request, "Converse", model_id, data)
+    body = parse(ConverseRequest, data, coral_message)
     prompt = converse.to_prompt(body)
     sampling = converse.to_sampling(body.inferenceConfig, body.additionalModelRequestFields)
     result = await _complete(request, model_id, prompt, sampling)
-    headers = {"x-amzn-RequestId": request_id_of(request)} | cache_header(result)
-    return JSONResponse(converse_body(result), headers=headers)
+    out = converse_body(result)
+    recording.succeed(request, result, out)
+    return JSONResponse(out, headers={"x-amzn-RequestId": request_id_of(request)} | cache_header(result))
 
 
 async def invoke_op(request: Request, model_id: str) -> Response:
+    data = await json_body(request)
+    recording.begin(request, "InvokeModel", model_id, data)
     spec = require_anthropic_spec(request, model_id)
-    body = parse_invoke_body(await json_body(request))
+    body = parse_invoke_body(data)
     result = await _complete(request, model_id, anthropic.to_prompt(body), anthropic.to_sampling(body))
     headers = {"x-amzn-RequestId": request_id_of(request)} | invoke_headers(result.usage, result.latency_ms)
-    headers |= cache_header(result)
-    return JSONResponse(anthropic_message_body(result, spec), headers=headers)
+    out = anthropic_message_body(result, spec)
+    recording.succeed(request, result, out)
+    return JSONResponse(out, headers=headers | cache_header(result))
 
 
 async def count_tokens_op(request: Request, model_id: str) -> Response:

@@ -1,0 +1,60 @@
+"""Telemetry: every finished invocation goes to the log sinks, the metrics and the dashboard history.
+
+Bedrock operations are logged in Bedrock's schema; the Anthropic API's calls count in the metrics and
+the history only (Bedrock's logs know nothing of them).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+
+from cachepoint.telemetry.history import History
+from cachepoint.telemetry.metrics import Metrics
+from cachepoint.telemetry.records import Invocation, build_record
+from cachepoint.telemetry.sinks import LogSink, hour_prefix
+
+log = logging.getLogger(__name__)
+BEDROCK_OPERATIONS = {"Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream"}
+
+
+@dataclass(frozen=True)
+class LogPolicy:
+    enabled: bool = True
+    text_delivery: bool = True
+    s3_uri: str = ""  # where offloaded bodies are said to live, e.g. s3://bucket/prefix/
+
+
+class Telemetry:
+    def __init__(
+        self, sinks: list[LogSink], metrics: Metrics, history: History, policy: LogPolicy, registry: CollectorRegistry
+    ) -> None:
+        self.sinks = sinks
+        self.metrics = metrics
+        self.registry = registry
+        self.history = history
+        self.policy = policy
+        self.num_records = 0
+
+    def record(self, inv: Invocation) -> None:
+        """Never fails the request it describes: a telemetry fault is logged and the answer still goes out."""
+        try:
+            self.metrics.observe(inv)
+            self.history.add(inv)
+            if self.policy.enabled and inv.operation in BEDROCK_OPERATIONS:
+                self._log(inv)
+        except Exception:  # the telemetry boundary
+            log.exception("recording request %s failed", inv.request_id)
+
+    def _log(self, inv: Invocation) -> None:
+        prefix = self.policy.s3_uri + hour_prefix(inv.account_id, inv.region, inv.timestamp_s)
+        entry = build_record(inv, text_delivery=self.policy.text_delivery, data_prefix=prefix)
+        for sink in self.sinks:
+            sink.write(entry, inv.timestamp_s)
+        self.num_records += 1
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
