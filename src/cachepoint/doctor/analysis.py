@@ -1,0 +1,219 @@
+"""The cache doctor's analysis (pure): invocation-log records → findings, one per request, with causes.
+
+Each request is reduced to its cacheable prefix: the text of every block up to its last checkpoint
+(from the logged body, through the same translators the server uses), hashed with the base model.
+Requests sharing that key form one prefix's history, in time order, and each outcome is explained:
+
+    hit                  read > 0
+    first-write          the prefix was never seen before
+    region-switch        written again in a Region other than the one(s) that hold it
+    ttl-expired          the same Region, but the gap since the last use exceeded the TTL
+    region-not-caching   a checkpoint above the minimum, and neither read nor write
+    below-minimum        the prefix is shorter than the model's minimum
+    prefix-changed       a first write whose prefix is a small edit of an earlier one (a timestamp, an id)
+    too-many-checkpoints / misplaced-checkpoint   rejected requests, from their error
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cachepoint.api.anthropic import translate as anthropic
+from cachepoint.api.anthropic.schema import InvokeBody
+from cachepoint.api.bedrock import translate as converse
+from cachepoint.api.bedrock.schema import ConverseRequest
+from cachepoint.errors import CachepointError
+from cachepoint.models.catalog import Catalog
+from cachepoint.models.ids import parse_model_identifier
+from cachepoint.types import Prompt, Ttl
+
+EDIT_SIMILARITY = 0.9  # shared head + tail of two prefixes, as a share of the longer one
+EXCERPT = 40
+
+
+@dataclass(frozen=True)
+class Request:
+    index: int
+    time_s: float
+    request_id: str
+    model_id: str
+    base_model: str
+    region: str
+    inference_region: str
+    read: int
+    write: int
+    uncached: int
+    output: int
+    prefix_text: str | None  # None: no checkpoint, or no body logged
+    ttl_s: int
+    error: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    request: Request
+    cause: str
+    detail: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def to_request(index: int, record: dict[str, Any]) -> Request:
+    source = record.get("input", {})
+    body = source.get("inputBodyJson")
+    prefix, ttl, problem = _prefix(body)
+    model_id = str(record.get("modelId", ""))
+    return Request(
+        index=index,
+        time_s=_seconds(str(record.get("timestamp", "1970-01-01T00:00:00Z"))),
+        request_id=str(record.get("requestId", index)),
+        model_id=model_id,
+        base_model=_base(model_id),
+        region=str(record.get("region", "")),
+        inference_region=str(record.get("inferenceRegion") or record.get("region", "")),
+        read=int(source.get("cacheReadInputTokenCount", 0)),
+        write=int(source.get("cacheWriteInputTokenCount", 0)),
+        uncached=int(source.get("inputTokenCount", 0)),
+        output=int(record.get("output", {}).get("outputTokenCount", 0)),
+        prefix_text=prefix,
+        ttl_s=ttl,
+        error=record.get("errorCode"),
+        error_message=problem,
+    )
+
+
+def analyse(records: list[dict[str, Any]], catalog: Catalog) -> list[Finding]:
+    requests = [to_request(i, r) for i, r in enumerate(records)]
+    history: dict[str, list[Request]] = {}  # prefix key → earlier requests with that prefix
+    findings = []
+    for request in requests:
+        findings.append(_explain(request, history, requests, catalog))
+        if request.prefix_text is not None and request.error is None:
+            history.setdefault(_key(request), []).append(request)
+    return findings
+
+
+def _explain(
+    request: Request, history: dict[str, list[Request]], everything: list[Request], catalog: Catalog
+) -> Finding:
+    if request.error is not None:
+        return _rejected(request)
+    if request.prefix_text is None:
+        return Finding(request, "no-checkpoint")
+    if request.read > 0:
+        return Finding(request, "hit")
+    earlier = history.get(_key(request), [])
+    if request.write == 0:
+        return _nothing_cached(request, catalog)
+    return _miss(request, earlier, everything)
+
+
+def _rejected(request: Request) -> Finding:
+    message = request.error_message or ""
+    if "A maximum of" in message:
+        return Finding(request, "too-many-checkpoints", message)
+    if "nothing available to cache" in message or "after reasoning block" in message:
+        return Finding(request, "misplaced-checkpoint", message)
+    return Finding(request, "error", request.error or "")
+
+
+def _nothing_cached(request: Request, catalog: Catalog) -> Finding:
+    spec = catalog.get(request.base_model)
+    minimum = spec.caching.min_tokens if spec and spec.caching else 0
+    prompt_tokens = request.uncached
+    if prompt_tokens < minimum:
+        return Finding(request, "below-minimum", f"{prompt_tokens} prompt tokens < the model's minimum {minimum}")
+    return Finding(request, "region-not-caching", request.inference_region, {"region": request.inference_region})
+
+
+def _miss(request: Request, earlier: list[Request], everything: list[Request]) -> Finding:
+    cached_in = [r for r in earlier if r.read + r.write > 0]
+    if not cached_in:
+        edit = _closest_edit(request, everything)
+        return edit or Finding(request, "first-write")
+    same_region = [r for r in cached_in if r.inference_region == request.inference_region]
+    if not same_region:
+        regions = sorted({r.inference_region for r in cached_in})
+        detail = f"cached in {', '.join(regions)}, served in {request.inference_region}"
+        return Finding(request, "region-switch", detail, {"from": regions, "to": request.inference_region})
+    gap = request.time_s - same_region[-1].time_s
+    if gap >= request.ttl_s:
+        return Finding(
+            request, "ttl-expired", f"{gap:.0f} s since the last use (TTL {request.ttl_s} s)", {"gap_s": gap}
+        )
+    return Finding(request, "concurrent-write", f"{gap:.0f} s after a use in the same Region (entry not yet visible)")
+
+
+def _closest_edit(request: Request, everything: list[Request]) -> Finding | None:
+    new = request.prefix_text or ""
+    for other in reversed(everything[: request.index]):
+        old = other.prefix_text
+        if old is None or old == new or other.base_model != request.base_model:
+            continue
+        edit = edit_span(old, new)
+        if edit is not None:
+            position, before, after = edit
+            detail = f"first difference at character {position}: {before!r} → {after!r}"
+            return Finding(request, "prefix-changed", detail, {"position": position, "before": before, "after": after})
+    return None
+
+
+def edit_span(old: str, new: str) -> tuple[int, str, str] | None:
+    """Where two prefixes differ, if they differ only in a small edit (shared head + tail ≥ 90%)."""
+    head = 0
+    while head < min(len(old), len(new)) and old[head] == new[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(old), len(new)) - head and old[-1 - tail] == new[-1 - tail]:
+        tail += 1
+    if head + tail < EDIT_SIMILARITY * max(len(old), len(new)):
+        return None
+    start = max(0, head - EXCERPT // 2)
+    return head, old[start : len(old) - tail + EXCERPT // 2], new[start : len(new) - tail + EXCERPT // 2]
+
+
+def _prefix(body: Any) -> tuple[str | None, int, str | None]:
+    """(text up to the last checkpoint, its TTL in seconds, the validation error if the body is invalid)."""
+    if not isinstance(body, dict):
+        return None, Ttl.FIVE_MINUTES.seconds, None
+    try:
+        prompt = _prompt(body)
+    except CachepointError as error:
+        return None, Ttl.FIVE_MINUTES.seconds, error.message
+    except ValueError:  # not a body we understand (another provider's schema)
+        return None, Ttl.FIVE_MINUTES.seconds, None
+    return _text_to_last_checkpoint(prompt)
+
+
+def _prompt(body: dict[str, Any]) -> Prompt:
+    if "anthropic_version" in body:
+        return anthropic.to_prompt(InvokeBody.model_validate(body))
+    return converse.to_prompt(ConverseRequest.model_validate(body))
+
+
+def _text_to_last_checkpoint(prompt: Prompt) -> tuple[str | None, int, str | None]:
+    blocks = [b for _, section in prompt.sections() for b in section]
+    marked = [i for i, b in enumerate(blocks) if b.checkpoint is not None]
+    if not marked:
+        return None, Ttl.FIVE_MINUTES.seconds, None
+    last = blocks[marked[-1]]
+    ttl = last.checkpoint.ttl.seconds if last.checkpoint else Ttl.FIVE_MINUTES.seconds
+    return "\u241e".join(b.text for b in blocks[: marked[-1] + 1]), ttl, None
+
+
+def _key(request: Request) -> str:
+    return hashlib.sha256(f"{request.base_model}\0{request.prefix_text}".encode()).hexdigest()
+
+
+def _base(model_id: str) -> str:
+    try:
+        return parse_model_identifier(model_id).model_id
+    except CachepointError:
+        return model_id
+
+
+def _seconds(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
