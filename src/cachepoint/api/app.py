@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict
+from importlib import resources
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -68,9 +71,30 @@ async def on_error(request: Request, exc: Exception) -> Response:
     return await handle_error(request, exc)
 
 
+async def dashboard(request: Request) -> Response:
+    """A self-contained page (no CDN): it polls /dashboard/data and draws its own SVG charts."""
+    page = resources.files("cachepoint.data").joinpath("dashboard.html").read_text()
+    return HTMLResponse(page)
+
+
+async def dashboard_data(request: Request) -> Response:
+    services = services_of(request)
+    body = {"series": services.telemetry.history.series(), "cache": asdict(services.inference.cache.stats())}
+    return JSONResponse(body)
+
+
 async def metrics(request: Request) -> Response:
     registry = services_of(request).telemetry.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    yield
+    services: AppServices = app.state.services  # shutting down: flush logs, stop engine threads
+    services.telemetry.close()
+    for pool in services.inference.pools.values():
+        pool.close()
 
 
 def create_app(services: AppServices) -> Starlette:
@@ -88,11 +112,14 @@ def create_app(services: AppServices) -> Starlette:
         Route("/untagResource", control.untag_resource, methods=["POST"]),
         Route("/listTagsForResource", control.list_tags, methods=["POST"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/dashboard", dashboard, methods=["GET"]),
+        Route("/dashboard/data", dashboard_data, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/cachepoint/cache", cache_stats, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,
+        lifespan=_lifespan,
         middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={CachepointError: on_error, Exception: on_error},
     )

@@ -1,0 +1,69 @@
+"""The dashboard, rendered by a real browser (headless Chromium) with data from a run of requests."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from PIL import Image
+
+from cachepoint.bootstrap import build_services
+from cachepoint.clock import FakeClock
+from cachepoint.engine.fake import FakeEngine
+from cachepoint.routing.profiles import ProfileStore
+from cachepoint.settings import EngineSettings, LoggingSettings, Settings
+from tests.live import serve
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--window-size=1280,1100", "--virtual-time-budget=4000"]  # fmt: skip
+SERIES_RGB = {"read": (47, 126, 216), "write": (242, 143, 67), "hit_rate": (44, 162, 95)}
+
+
+def browse(url: str, profile: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    command = [str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", *extra, url]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by scripts/setup.sh")
+def test_dashboard_charts_render_with_data(tmp_path: Path) -> None:
+    clock = FakeClock(start_s=1_763_700_000)
+    settings = Settings(
+        engines={"default": EngineSettings("default", kind="fake")},
+        logging=LoggingSettings(dir=tmp_path / "logs", fsync=False),
+    )
+    services = build_services(settings, engine_factory=lambda _: FakeEngine(prefill_s_per_token=0.0002), clock=clock,
+                              profiles=ProfileStore(":memory:"))  # fmt: skip
+    with serve(services) as server:
+        runtime = boto3.client("bedrock-runtime", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="AKIDDASH",
+                               aws_secret_access_key="x", config=Config(retries={"total_max_attempts": 1}))  # fmt: skip
+        for minute in range(4):
+            for question in range(3):
+                stream = runtime.converse_stream(
+                    modelId="us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                    system=[
+                        {"text": f"document {minute // 2} " + "ledger " * 300},
+                        {"cachePoint": {"type": "default"}},
+                    ],
+                    messages=[{"role": "user", "content": [{"text": f"q{question}"}]}],
+                )
+                list(stream["stream"])
+            clock.tick(60)
+        dom = browse(f"{server.url}/dashboard", tmp_path / "p1", "--dump-dom").stdout
+        shot = tmp_path / "dashboard.png"
+        browse(f"{server.url}/dashboard", tmp_path / "p2", f"--screenshot={shot}")
+
+    for series in ("hit_rate", "read", "write", "uncached", "cost", "savings", "ttft_cached"):
+        assert f'data-series="{series}" data-points="4"' in dom, series
+    assert 'data-series="ttft_cold" data-points="2"' in dom  # a new document every other minute: two cold minutes
+    assert "<td>us-east-1</td>" in dom and "updated " in dom
+    image = Image.open(shot).convert("RGB")
+    raw = image.tobytes()
+    pixels = list(zip(raw[0::3], raw[1::3], raw[2::3], strict=True))
+    for series, rgb in SERIES_RGB.items():
+        painted = sum(1 for p in pixels if all(abs(a - b) < 12 for a, b in zip(p, rgb, strict=True)))
+        assert painted > 150, f"{series} is not drawn ({painted} pixels)"
