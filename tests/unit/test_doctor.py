@@ -91,3 +91,16 @@ def test_cost_report_matches_hand_arithmetic() -> None:
     expected = (2 * (20 * 3 + 5 * 15) + 1000 * 375 / 100 + 1000 * 3 / 10) / 1_000_000
     assert float(totals.cost) == pytest.approx(expected)
     assert float(totals.uncached_cost) == pytest.approx((2 * (1020 * 3 + 5 * 15)) / 1_000_000)
+
+
+def test_rejected_checkpoints_are_named() -> None:
+    five = record(1, "2026-11-20T10:00:00Z", DOC, 0, 0, errorCode="ValidationException")
+    five["input"]["inputBodyJson"]["messages"][0]["content"] = [
+        part for i in range(5) for part in ({"text": f"b{i}"}, {"cachePoint": {"type": "default"}})
+    ]
+    five["input"]["inputBodyJson"]["system"] = [{"text": "s"}]
+    misplaced = record(2, "2026-11-20T10:00:05Z", DOC, 0, 0, errorCode="ValidationException")
+    misplaced["input"]["inputBodyJson"]["messages"][0]["content"] = [{"cachePoint": {"type": "default"}}, {"text": "q"}]
+    del five["output"], misplaced["output"]
+    findings = analyse([five, misplaced], CATALOG)
+    assert [f.cause for f in findings] == ["too-many-checkpoints", "misplaced-checkpoint"]

@@ -30,6 +30,7 @@ from cachepoint.models.catalog import Catalog
 from cachepoint.models.ids import parse_model_identifier
 from cachepoint.types import Prompt, Ttl
 
+MAX_CHECKPOINTS = 4
 EDIT_SIMILARITY = 0.9  # shared head + tail of two prefixes, as a share of the longer one
 EXCERPT = 40
 
@@ -51,6 +52,7 @@ class Request:
     ttl_s: int
     error: str | None = None
     error_message: str | None = None
+    num_checkpoints: int = 0
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class Finding:
 def to_request(index: int, record: dict[str, Any]) -> Request:
     source = record.get("input", {})
     body = source.get("inputBodyJson")
-    prefix, ttl, problem = _prefix(body)
+    prefix, ttl, problem, marks = _prefix(body)
     model_id = str(record.get("modelId", ""))
     return Request(
         index=index,
@@ -82,6 +84,7 @@ def to_request(index: int, record: dict[str, Any]) -> Request:
         ttl_s=ttl,
         error=record.get("errorCode"),
         error_message=problem,
+        num_checkpoints=marks,
     )
 
 
@@ -113,8 +116,10 @@ def _explain(
 
 def _rejected(request: Request) -> Finding:
     message = request.error_message or ""
-    if "A maximum of" in message:
-        return Finding(request, "too-many-checkpoints", message)
+    if request.num_checkpoints > MAX_CHECKPOINTS:
+        return Finding(
+            request, "too-many-checkpoints", f"{request.num_checkpoints} checkpoints; at most {MAX_CHECKPOINTS}"
+        )
     if "nothing available to cache" in message or "after reasoning block" in message:
         return Finding(request, "misplaced-checkpoint", message)
     return Finding(request, "error", request.error or "")
@@ -175,17 +180,18 @@ def edit_span(old: str, new: str) -> tuple[int, str, str] | None:
     return head, old[start : len(old) - tail + EXCERPT // 2], new[start : len(new) - tail + EXCERPT // 2]
 
 
-def _prefix(body: Any) -> tuple[str | None, int, str | None]:
-    """(text up to the last checkpoint, its TTL in seconds, the validation error if the body is invalid)."""
+def _prefix(body: Any) -> tuple[str | None, int, str | None, int]:
+    """(text up to the last checkpoint, its TTL in seconds, the body's validation error, the checkpoint count)."""
+    default = Ttl.FIVE_MINUTES.seconds
     if not isinstance(body, dict):
-        return None, Ttl.FIVE_MINUTES.seconds, None
+        return None, default, None, 0
     try:
         prompt = _prompt(body)
     except CachepointError as error:
-        return None, Ttl.FIVE_MINUTES.seconds, error.message
+        return None, default, error.message, 0
     except ValueError:  # not a body we understand (another provider's schema)
-        return None, Ttl.FIVE_MINUTES.seconds, None
-    return _text_to_last_checkpoint(prompt)
+        return None, default, None, 0
+    return (*_text_to_last_checkpoint(prompt), len(prompt.checkpoints()))
 
 
 def _prompt(body: dict[str, Any]) -> Prompt:
