@@ -8,6 +8,7 @@ import boto3
 from prometheus_client import CollectorRegistry
 
 from cachepoint.api.common import AppServices
+from cachepoint.auth.authenticator import Authenticator
 from cachepoint.cache.manager import PrefixCache
 from cachepoint.cache.plan import PromptCache
 from cachepoint.clock import Clock, SystemClock
@@ -52,8 +53,13 @@ def build_services(
     cache = cache or PrefixCache(clock or SystemClock(), settings.cache_max_bytes)
     profiles = profiles or ProfileStore(settings.state_dir / "profiles.sqlite")
     inference = InferenceService(catalog, pools, cache, regions, routing, profiles)
+    authenticator = Authenticator(settings.auth, settings.region, settings.account_for)
     return AppServices(
-        settings=settings, inference=inference, clock=clock or SystemClock(), telemetry=build_telemetry(settings, cache)
+        settings=settings,
+        inference=inference,
+        clock=clock or SystemClock(),
+        telemetry=build_telemetry(settings, cache),
+        authenticator=authenticator,
     )
 
 

@@ -3,7 +3,8 @@
     CachepointError                      (any failure a client may see)
     ├── ValidationError                  400 ValidationException     / invalid_request_error
     │   ├── ProviderValidationError      400, Bedrock wraps the text in "The model returned the following errors: "
-    │   └── InputTooLongError            400 "Input is too long for requested model."
+    │   ├── InputTooLongError            400 "Input is too long for requested model."
+    │   └── RequestTooLargeError         400 / request_too_large (413): the body exceeds the size limit
     ├── AccessDeniedError                403 AccessDeniedException   / permission_error
     ├── AuthError                        403 (code per subclass)     / authentication_error (401)
     │   ├── MissingTokenError            MissingAuthenticationTokenException
@@ -73,6 +74,11 @@ class InputTooLongError(ValidationError):
     @property
     def anthropic_message(self) -> str:
         return f"prompt is too long: {self.num_tokens} tokens > {self.limit_tokens} maximum"
+
+
+class RequestTooLargeError(ValidationError):
+    anthropic_type = "request_too_large"
+    anthropic_status = 413
 
 
 class AccessDeniedError(CachepointError):

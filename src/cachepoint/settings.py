@@ -30,6 +30,18 @@ Everything is built once into frozen dataclasses and passed down. A config file 
     [routing.profiles]            # per-profile policies (profile ID or ARN as invoked)
     "apac.anthropic.claude-sonnet-4-20250514-v1:0" = "bedrock"
 
+    [auth]                        # "dev" (default): any credentials, loopback only; "strict": verified
+    mode = "strict"
+    [auth.credentials.AKIAEXAMPLE]
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    account = "111122223333"
+    [auth.tokens]                 # bearer tokens (Bedrock API keys) and Anthropic API keys
+    "sk-team-a" = "111122223333"
+
+    [limits]
+    max_body_bytes = 25000000
+    max_concurrent_per_account = 32
+
     [logging]                     # invocation logs (Bedrock's ModelInvocationLog schema)
     text_data_delivery = true
     s3_bucket = "my-logs"         # optional: also deliver to an S3-compatible bucket
@@ -48,6 +60,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from cachepoint.auth.authenticator import AuthSettings
+from cachepoint.auth.sigv4 import Secret
 
 DEFAULT_PORT = 8788
 DEFAULT_REGION = "us-east-1"
@@ -104,6 +119,15 @@ class LoggingSettings:
     fsync: bool = True
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 25_000_000  # InvokeModel's documented maximum
+    max_concurrent_per_account: int = 32
+
+
 def default_state_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "cachepoint"
 
@@ -121,6 +145,8 @@ class Settings:
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     state_dir: Path = field(default_factory=default_state_dir)  # application profiles (SQLite)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    limits: Limits = field(default_factory=Limits)
 
     @property
     def log_dir(self) -> Path:
@@ -136,6 +162,11 @@ class Settings:
         for key, account in self.accounts.items():
             if not (account.isdigit() and len(account) == 12):
                 raise ValueError(f"account for {key!r} must be 12 digits")
+        if self.auth.mode == "dev" and self.host not in LOOPBACK_HOSTS and not self.auth.allow_dev_mode_on_network:
+            raise ValueError(
+                f"auth mode 'dev' accepts any credentials: refusing to listen on {self.host}. Configure [auth] mode = "
+                '"strict" with credentials, or set allow_dev_mode_on_network = true if you really mean it.'
+            )
 
     def account_for(self, access_key: str | None) -> str:
         """Configured account, else a stable one derived from the key, so caches stay per key."""
@@ -167,8 +198,19 @@ def settings_from_table(table: Mapping[str, Any], **cli: Any) -> Settings:
         regions_table={k: table[k] for k in ("regions", "geos") if k in table},
         routing=RoutingSettings(**table.get("routing", {})),
         logging=_logging(table.get("logging", {})),
+        auth=_auth(table.get("auth", {})),
+        limits=Limits(**table.get("limits", {})),
         **({"state_dir": Path(server["state_dir"]).expanduser()} if "state_dir" in server else {}),
     )
+
+
+def _auth(row: Mapping[str, Any]) -> AuthSettings:
+    values = dict(row)
+    values["credentials"] = {
+        ak: Secret(c["secret"], str(c["account"])) for ak, c in values.get("credentials", {}).items()
+    }
+    values["tokens"] = {token: str(account) for token, account in values.get("tokens", {}).items()}
+    return AuthSettings(**values)
 
 
 def _logging(row: Mapping[str, Any]) -> LoggingSettings:

@@ -21,6 +21,7 @@ from cachepoint.api.bedrock.routes import runtime
 from cachepoint.api.control import routes as control
 from cachepoint.api.common import AppServices, services_of
 from cachepoint.api import recording
+from cachepoint.api.auth import AuthMiddleware
 from cachepoint.api.errors import as_cachepoint_error, handle_error, request_id_of
 from cachepoint.engine.worker import EngineWorker
 from cachepoint.errors import CachepointError
@@ -120,7 +121,16 @@ def create_app(services: AppServices) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=_lifespan,
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(
+                AuthMiddleware,
+                authenticator=services.authenticator,
+                limits=services.settings.limits,
+                clock=services.clock,
+                on_throttle=services.telemetry.count_throttle,
+            ),
+        ],
         exception_handlers={CachepointError: on_error, Exception: on_error},
     )
     app.state.services = services

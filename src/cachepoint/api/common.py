@@ -9,8 +9,9 @@ from typing import Any, TypeVar
 import pydantic
 from starlette.requests import Request
 
-from cachepoint.api.auth import identify
+from cachepoint.api.auth import identity_of
 from cachepoint.api.errors import request_id_of
+from cachepoint.auth.authenticator import Authenticator
 from cachepoint.clock import Clock
 from cachepoint.errors import ValidationError
 from cachepoint.service import InferenceService
@@ -28,6 +29,7 @@ class AppServices:
     inference: InferenceService
     clock: Clock
     telemetry: Telemetry
+    authenticator: Authenticator
 
 
 def services_of(request: Request) -> AppServices:
@@ -36,10 +38,9 @@ def services_of(request: Request) -> AppServices:
 
 
 def call_context(request: Request) -> CallContext:
-    settings = services_of(request).settings
-    identity = identify(request.headers, settings.region)
+    identity = identity_of(request)
     return CallContext(
-        account_id=AccountId(settings.account_for(identity.access_key)),
+        account_id=AccountId(identity.account_id),
         region=RegionId(identity.region),
         request_id=RequestId(request_id_of(request)),
         access_key=identity.access_key,

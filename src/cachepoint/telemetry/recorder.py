@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
 
 from prometheus_client import CollectorRegistry
 
@@ -47,6 +49,12 @@ class Telemetry:
                 self._log(inv)
         except Exception:  # the telemetry boundary
             log.exception("recording request %s failed", inv.request_id)
+
+    def count_throttle(self, scope: dict[str, Any], identity: Any) -> None:
+        """A request refused at admission: counted, never logged (it was not an invocation)."""
+        parts = str(scope.get("path", "")).split("/")
+        model_id = unquote(parts[2]) if len(parts) > 3 and parts[1] == "model" else ""
+        self.metrics.throttles.labels(model_id, identity.region, identity.region).inc()
 
     def _log(self, inv: Invocation) -> None:
         prefix = self.policy.s3_uri + hour_prefix(inv.account_id, inv.region, inv.timestamp_s)
