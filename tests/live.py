@@ -28,9 +28,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(services: AppServices) -> Iterator[LiveServer]:
+def serve(services: AppServices, **uvicorn_options: object) -> Iterator[LiveServer]:
+    """`uvicorn_options` e.g. ssl_certfile/ssl_keyfile for an HTTPS listener."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning", **uvicorn_options)  # type: ignore[arg-type]
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -39,7 +41,8 @@ def serve(services: AppServices) -> Iterator[LiveServer]:
             raise RuntimeError("the test server did not start")
         time.sleep(0.01)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", services)
+        scheme = "https" if "ssl_certfile" in uvicorn_options else "http"
+        yield LiveServer(f"{scheme}://127.0.0.1:{port}", services)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -70,7 +70,11 @@ def _in_range(timestamp: str, since: str | None, until: str | None) -> bool:
 
 def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_settings(args.config, host=args.host, port=args.port)
+    try:
+        settings = load_settings(args.config, host=args.host, port=args.port)
+    except ValueError as error:
+        print(f"cachepoint: {error}", file=sys.stderr)
+        return 2
     services = build_services(settings)
     url = f"http://{settings.host}:{settings.port}"
     print(BANNER.format(url=url, region=settings.region, budget_mib=settings.cache_max_bytes // 2**20), flush=True)

@@ -54,3 +54,17 @@ def test_per_profile_routing_policy() -> None:
     routing = build_services(settings, profiles=ProfileStore(":memory:")).inference.routing
     assert routing.policy_for(profile) is choose_bedrock
     assert routing.policy_for("us." + profile[5:]) is choose_cache_affinity
+
+
+def test_dev_mode_is_refused_on_a_network_address() -> None:
+    with pytest.raises(ValueError, match="refusing to listen on 0.0.0.0"):
+        settings_from_table({"server": {"host": "0.0.0.0"}})
+    assert (
+        settings_from_table({"server": {"host": "0.0.0.0"}, "auth": {"allow_dev_mode_on_network": True}}).host
+        == "0.0.0.0"
+    )
+    strict = {"mode": "strict", "credentials": {"AKID": {"secret": "s", "account": "111122223333"}}}
+    assert (
+        settings_from_table({"server": {"host": "0.0.0.0"}, "auth": strict}).auth.credentials["AKID"].account_id
+        == "111122223333"
+    )
