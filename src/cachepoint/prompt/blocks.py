@@ -6,7 +6,25 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cachepoint.errors import ValidationError
 from cachepoint.types import Block, BlockKind, Checkpoint
+
+
+def obj(value: Any, path: str) -> dict[str, Any]:
+    """A JSON object from the wire, or a validation error naming where it was expected."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError(f"{path}: Input should be a valid dictionary")
+    return value
+
+
+def text_of(value: Any, path: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError(f"{path}: Input should be a valid string")
+    return value
 
 
 def canonical_json(value: Any) -> str:

@@ -52,6 +52,8 @@ def checkpoint_of(control: CacheControlIn | dict[str, Any] | None, path: str) ->
         return None
     if isinstance(control, dict):
         control = _parse_control(control, path)
+    if not isinstance(control, CacheControlIn):
+        raise ValidationError(f"{path}.cache_control: Input should be a valid dictionary")
     return Checkpoint(Ttl(control.ttl or "5m"), path)
 
 
@@ -122,20 +124,30 @@ def _text(item: dict[str, Any], path: str) -> Block:
 
 
 def _tool_result(item: dict[str, Any], path: str) -> Block:
-    content = item.get("content", "")
-    parts = [content] if isinstance(content, str) else [str(p.get("text", f"[{p.get('type')}]")) for p in content]
+    content = item.get("content") or ""
+    if isinstance(content, str):
+        parts = [content]
+    elif isinstance(content, list):
+        blocks = [b.obj(p, f"{path}.content.{i}") for i, p in enumerate(content)]
+        parts = [str(p.get("text", f"[{p.get('type')}]")) for p in blocks]
+    else:
+        raise ValidationError(f"{path}.content: Input should be a valid string or list")
     return b.tool_result_block(str(item.get("tool_use_id", "")), parts, bool(item.get("is_error")))
 
 
 def _document(item: dict[str, Any], path: str) -> Block:
-    source = item.get("source") or {}
-    text = source.get("data") if source.get("type") == "text" else None
+    source = b.obj(item.get("source"), f"{path}.source")
+    text = b.text_of(source.get("data"), f"{path}.source.data") if source.get("type") == "text" else None
     return b.document_block(str(item.get("title") or "document"), text)
+
+
+def _image(item: dict[str, Any], path: str) -> Block:
+    return b.image_block(str(b.obj(item.get("source"), f"{path}.source").get("media_type", "unknown")))
 
 
 _CONTENT_TYPES: dict[str, Callable[[dict[str, Any], str], Block]] = {
     "text": _text,
-    "image": lambda item, path: b.image_block(str((item.get("source") or {}).get("media_type", "unknown"))),
+    "image": _image,
     "document": _document,
     "tool_use": lambda item, path: b.tool_use_block(
         str(item.get("id", "")), str(item.get("name", "")), item.get("input", {})

@@ -114,15 +114,15 @@ def _tool(item: dict[str, Any], path: str) -> Block:
     spec = item.get("toolSpec")
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         raise ValidationError(f"The tool at {path} must be a toolSpec with a name.")
-    schema = (spec.get("inputSchema") or {}).get("json", {})
-    return b.tool_block(spec["name"], spec.get("description", ""), schema)
+    schema = b.obj(spec.get("inputSchema"), f"{path}.toolSpec.inputSchema").get("json", {})
+    return b.tool_block(spec["name"], b.text_of(spec.get("description"), f"{path}.toolSpec.description"), schema)
 
 
 def _system_block(item: dict[str, Any], path: str) -> Block:
     if "text" in item:
         return _text(item["text"], path, "SystemContentBlock")
     if "guardContent" in item:
-        return _text(_guard_text(item["guardContent"]), path, "SystemContentBlock")
+        return _text(_guard_text(item["guardContent"], f"{path}.guardContent"), path, "SystemContentBlock")
     raise ValidationError(f"The SystemContentBlock at {path} has no supported member.")
 
 
@@ -141,16 +141,22 @@ def _text(text: Any, path: str, shape: str = "ContentBlock") -> Block:
     return Block(BlockKind.TEXT, text)
 
 
-def _guard_text(guard: Any) -> str:
-    return str(((guard or {}).get("text") or {}).get("text", ""))
+def _guard_text(guard: Any, path: str = "guardContent") -> str:
+    text = b.obj(b.obj(guard, path).get("text"), f"{path}.text").get("text")
+    return b.text_of(text, f"{path}.text.text")
 
 
 def _tool_use(value: Any, path: str) -> Block:
+    value = b.obj(value, f"{path}.toolUse")
     return b.tool_use_block(str(value.get("toolUseId", "")), str(value.get("name", "")), value.get("input", {}))
 
 
 def _tool_result(value: Any, path: str) -> Block:
-    parts = [_result_part(p) for p in value.get("content", [])]
+    value = b.obj(value, f"{path}.toolResult")
+    content = value.get("content") or []
+    if not isinstance(content, list):
+        raise ValidationError(f"{path}.toolResult.content: Input should be a valid list")
+    parts = [_result_part(b.obj(p, f"{path}.toolResult.content.{i}")) for i, p in enumerate(content)]
     return b.tool_result_block(str(value.get("toolUseId", "")), parts, value.get("status") == "error")
 
 
@@ -163,16 +169,21 @@ def _result_part(part: dict[str, Any]) -> str:
 
 
 def _reasoning(value: Any, path: str) -> Block:
-    return b.reasoning_block(str(((value or {}).get("reasoningText") or {}).get("text", "")))
+    reasoning = b.obj(
+        b.obj(value, f"{path}.reasoningContent").get("reasoningText"), f"{path}.reasoningContent.reasoningText"
+    )
+    return b.reasoning_block(b.text_of(reasoning.get("text"), f"{path}.reasoningContent.reasoningText.text"))
 
 
 def _image(value: Any, path: str) -> Block:
-    return b.image_block(f"image/{(value or {}).get('format', 'unknown')}")
+    return b.image_block(f"image/{b.obj(value, f'{path}.image').get('format', 'unknown')}")
 
 
 def _document(value: Any, path: str) -> Block:
-    source = (value or {}).get("source") or {}
-    return b.document_block(str((value or {}).get("name", "document")), source.get("text"))
+    value = b.obj(value, f"{path}.document")
+    source = b.obj(value.get("source"), f"{path}.document.source")
+    text = b.text_of(source.get("text"), f"{path}.document.source.text") or None
+    return b.document_block(str(value.get("name", "document")), text)
 
 
 _CONTENT_MEMBERS: dict[str, _Convert] = {
@@ -182,5 +193,5 @@ _CONTENT_MEMBERS: dict[str, _Convert] = {
     "reasoningContent": _reasoning,
     "image": _image,
     "document": _document,
-    "guardContent": lambda v, p: _text(_guard_text(v), p),
+    "guardContent": lambda v, p: _text(_guard_text(v, f"{p}.guardContent"), p),
 }
