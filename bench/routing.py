@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import statistics
 import sys
@@ -168,7 +169,7 @@ def _summary(policy: str, outcomes: list[dict[str, Any]], peaks: dict[str, int],
         "write_tokens": write,
         "cost_usd": float(cost),
         "ttft_p50_ms": statistics.median(ttfts),
-        "ttft_p95_ms": ttfts[int(0.95 * (len(ttfts) - 1))],
+        "ttft_p95_ms": ttfts[math.ceil(0.95 * len(ttfts)) - 1],
         "regions_used": sorted({o["region"] for o in done}),
         "peak_load": peaks,
         "capacity": CAPACITY,

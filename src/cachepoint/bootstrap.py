@@ -52,7 +52,7 @@ def build_services(
     )
     cache = cache or PrefixCache(clock or SystemClock(), settings.cache_max_bytes)
     profiles = profiles or ProfileStore(settings.state_dir / "profiles.sqlite")
-    inference = InferenceService(catalog, pools, cache, regions, routing, profiles)
+    inference = InferenceService(catalog, pools, cache, regions, routing, profiles, settings.limits.max_blocks)
     authenticator = Authenticator(settings.auth, settings.region, settings.account_for)
     return AppServices(
         settings=settings,

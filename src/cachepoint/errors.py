@@ -17,7 +17,8 @@
     ├── ServiceUnavailableError          503 ServiceUnavailableException / overloaded_error (529)
     ├── ModelTimeoutError                408 ModelTimeoutException   / api_error
     ├── ModelError                       424 ModelErrorException     / api_error (500)
-    └── InternalError                    500 InternalServerException / api_error
+    ├── InternalError                    500 InternalServerException / api_error
+    └── ClientDisconnectedError          (logged only) the client left mid-stream
 
 Each class carries its wire facts as class attributes, so translation is a lookup, not a ladder.
 User input never raises `AssertionError`/`RuntimeError`; those mean a broken invariant.
@@ -166,3 +167,13 @@ class ModelError(CachepointError):
 
 class InternalError(CachepointError):
     pass
+
+
+class ClientDisconnectedError(CachepointError):
+    """Not sent to anyone: the code an invocation log records when the client left mid-stream."""
+
+    bedrock_code = "ClientDisconnected"
+    http_status = 499
+
+    def __init__(self) -> None:
+        super().__init__("The client closed the connection before the response was complete.")

@@ -108,7 +108,9 @@ class InferenceService:
         regions: RegionMap,
         routing: Routing,
         profiles: ProfileStore,
+        max_blocks: int = 10_000,
     ) -> None:
+        self.max_blocks = max_blocks
         self.catalog = catalog
         self.pools = dict(pools)
         self.cache = cache
@@ -151,6 +153,9 @@ class InferenceService:
         sampling: SamplingParams,
     ) -> PreparedCall:
         started = time.perf_counter()
+        num_blocks = sum(len(blocks) for _, blocks in prompt.sections())
+        if num_blocks > self.max_blocks:
+            raise ValidationError(f"The request has {num_blocks} content blocks; the maximum is {self.max_blocks}.")
         validate_checkpoints(prompt, spec.caching)
         pool = self.pools[spec.engine]
         rendered = render(prompt, pool.template, pool.tokenizer)

@@ -126,6 +126,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 class Limits:
     max_body_bytes: int = 25_000_000  # InvokeModel's documented maximum
     max_concurrent_per_account: int = 32
+    max_blocks: int = 10_000  # tools + system blocks + message content blocks in one request
 
 
 def default_state_dir() -> Path:

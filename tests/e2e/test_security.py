@@ -41,7 +41,7 @@ def strict_services(clock: FakeClock) -> Any:
         tokens={"alice-token": ALICE[2], "sk-alice": ALICE[2]},
     )
     settings = Settings(engines={"default": EngineSettings("default", kind="fake")}, auth=auth,
-                        limits=Limits(max_body_bytes=200_000, max_concurrent_per_account=2))  # fmt: skip
+                        limits=Limits(max_body_bytes=200_000, max_concurrent_per_account=2, max_blocks=50))  # fmt: skip
     engine = FakeEngine(output_tokens=40)
     return build_services(settings, engine_factory=lambda _: engine, clock=clock, profiles=ProfileStore(":memory:"))
 
@@ -162,8 +162,11 @@ def test_accounts_never_see_each_others_prefixes_or_profiles(strict: tuple[LiveS
     assert code_of(lambda: bob_cp.list_tags_for_resource(resourceARN=arn))[0] == "ResourceNotFoundException"
 
 
-def test_body_size_limit(strict: tuple[LiveServer, FakeClock]) -> None:
+def test_body_size_and_block_count_limits(strict: tuple[LiveServer, FakeClock]) -> None:
     server, _ = strict
+    many = [{"role": "user", "content": [{"text": f"b{i}"} for i in range(60)]}]
+    code, message = code_of(lambda: client(server.url, *ALICE[:2]).converse(modelId=SONNET, messages=many))
+    assert (code, message) == ("ValidationException", "The request has 60 content blocks; the maximum is 50.")
     huge = [{"role": "user", "content": [{"text": "x" * 300_000}]}]
     code, message = code_of(lambda: client(server.url, *ALICE[:2]).converse(modelId=SONNET, messages=huge))
     assert code == "ValidationException" and "exceeds the maximum of 200000 bytes" in message

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from starlette.responses import StreamingResponse
 
 from cachepoint.api.errors import as_cachepoint_error
-from cachepoint.errors import CachepointError
+from cachepoint.errors import CachepointError, ClientDisconnectedError
 
 EVENTSTREAM = "application/vnd.amazon.eventstream"
 SSE = "text/event-stream"
@@ -27,6 +27,9 @@ async def guarded(
         error = as_cachepoint_error(exc, request_id)
         on_error(error)
         yield error_frame(error)
+    except BaseException:  # cancelled: the client went away; the invocation is still recorded
+        on_error(ClientDisconnectedError())
+        raise
 
 
 def stream_response(frames: AsyncIterator[bytes], media_type: str, headers: dict[str, str]) -> StreamingResponse:

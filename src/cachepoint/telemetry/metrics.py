@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 from cachepoint.cache.plan import CacheStats
 from cachepoint.telemetry.records import Invocation
 
-LABELS = ["ModelId", "region", "inference_region"]
+LABELS = ["ModelId", "region", "inference_region", "account"]
 MS_BUCKETS = (50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000)
 CLIENT_ERRORS = {"ValidationException", "AccessDeniedException", "ResourceNotFoundException", "ConflictException"}
 THROTTLES = {"ThrottlingException", "ServiceQuotaExceededException"}
@@ -51,7 +51,7 @@ class Metrics:
         registry.register(_CacheCollector(cache_stats))
 
     def observe(self, inv: Invocation) -> None:
-        labels = (inv.model_id, inv.region, inv.inference_region or inv.region)
+        labels = (inv.model_id, inv.region, inv.inference_region or inv.region, inv.account_id)
         if inv.error_code is not None:
             self._observe_error(inv.error_code, labels)
             return
@@ -76,7 +76,7 @@ class Metrics:
         if inv.first_token_ms is not None and inv.operation.endswith("Stream"):
             self.ttft.labels(*labels).observe(inv.first_token_ms)
 
-    def _observe_error(self, code: str, labels: tuple[str, str, str]) -> None:
+    def _observe_error(self, code: str, labels: tuple[str, str, str, str]) -> None:
         if code in THROTTLES:
             self.throttles.labels(*labels).inc()
             return

@@ -54,7 +54,7 @@ class Telemetry:
         """A request refused at admission: counted, never logged (it was not an invocation)."""
         parts = str(scope.get("path", "")).split("/")
         model_id = unquote(parts[2]) if len(parts) > 3 and parts[1] == "model" else ""
-        self.metrics.throttles.labels(model_id, identity.region, identity.region).inc()
+        self.metrics.throttles.labels(model_id, identity.region, identity.region, identity.account_id).inc()
 
     def _log(self, inv: Invocation) -> None:
         prefix = self.policy.s3_uri + hour_prefix(inv.account_id, inv.region, inv.timestamp_s)

@@ -12,6 +12,7 @@ from contextlib import aclosing
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from cachepoint.api import recording
 from cachepoint.api.anthropic import translate
 from cachepoint.api.anthropic.events import AnthropicEvent, MessageShape, anthropic_events
 from cachepoint.api.anthropic.schema import CountTokensBody, MessagesBody
@@ -30,7 +31,9 @@ MESSAGE_PREFIX = "msg_"
 
 async def messages(request: Request) -> Response:
     inference = services_of(request).inference
-    body = parse(MessagesBody, await json_body(request), anthropic_message)
+    data = await json_body(request)
+    body = parse(MessagesBody, data, anthropic_message)
+    recording.begin(request, "Messages", body.model, data)  # metrics and dashboard; Bedrock's logs don't know it
     spec = _spec(inference, body.model)
     if body.stream and body.max_tokens == 0:
         raise ValidationError("max_tokens: pre-warming with max_tokens 0 is not available with stream: true")
@@ -39,9 +42,14 @@ async def messages(request: Request) -> Response:
     headers = {"request-id": request_id_of(request)}
     if body.stream:
         shape = MessageShape(new_message_id(MESSAGE_PREFIX), spec.response_model_name, True, bedrock_metrics=False)
-        frames = guarded(_sse(anthropic_events(inference, call, shape)), request_id_of(request), _error_event)
+        events = anthropic_events(
+            inference, call, shape, on_result=lambda result: recording.succeed(request, result, None)
+        )
+        on_error = lambda error: recording.fail(request, error)  # noqa: E731
+        frames = guarded(_sse(events), request_id_of(request), _error_event, on_error)
         return stream_response(frames, SSE, headers)
     result = await inference.complete(call)
+    recording.succeed(request, result, None)
     body_out = anthropic_message_body(result, spec, message_id=new_message_id(MESSAGE_PREFIX), with_cache_creation=True)
     return JSONResponse(body_out, headers=headers | cache_header(result))
 
