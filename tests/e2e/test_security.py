@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import threading
@@ -147,6 +148,13 @@ def test_accounts_never_see_each_others_prefixes_or_profiles(strict: tuple[LiveS
     assert written > 1024
     assert bob.converse(modelId=SONNET, system=system, messages=MESSAGES)["usage"]["cacheReadInputTokens"] == 0
     assert alice.converse(modelId=SONNET, system=system, messages=MESSAGES)["usage"]["cacheReadInputTokens"] == written
+    logs = server.services.settings.log_dir / "AWSLogs"
+    assert {p.name for p in logs.iterdir()} >= {ALICE[2], BOB[2]}  # each account's records under its own prefix
+    for account in (ALICE[2], BOB[2]):
+        for path in (logs / account).rglob("*.json.gz"):
+            assert all(
+                json.loads(line)["accountId"] == account for line in gzip.decompress(path.read_bytes()).splitlines()
+            )
     source = f"arn:aws:bedrock:us-east-1::foundation-model/{SONNET.removeprefix('us.')}"
     alice_cp, bob_cp = (
         client(server.url, *ALICE[:2], service="bedrock"),
