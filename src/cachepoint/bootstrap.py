@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 from cachepoint.api.common import AppServices
 from cachepoint.auth.authenticator import Authenticator
 from cachepoint.cache.manager import PrefixCache
-from cachepoint.cache.plan import PromptCache
+from cachepoint.cache.plan import NullCache, PromptCache
 from cachepoint.clock import Clock, SystemClock
 from cachepoint.engine.factory import build_engine
 from cachepoint.models.catalog import Catalog
@@ -50,7 +50,10 @@ def build_services(
         random.Random(r.seed),
         per_profile,
     )
-    cache = cache or PrefixCache(clock or SystemClock(), settings.cache_max_bytes)
+    if cache is None:  # a zero budget is caching switched off: the null cache, not a flag
+        cache = (
+            PrefixCache(clock or SystemClock(), settings.cache_max_bytes) if settings.cache_max_bytes else NullCache()
+        )
     profiles = profiles or ProfileStore(settings.state_dir / "profiles.sqlite")
     inference = InferenceService(catalog, pools, cache, regions, routing, profiles, settings.limits.max_blocks)
     authenticator = Authenticator(settings.auth, settings.region, settings.account_for)

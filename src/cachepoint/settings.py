@@ -23,7 +23,7 @@ Everything is built once into frozen dataclasses and passed down. A config file 
     AKIAEXAMPLE = "111122223333"
 
     [cache]
-    max_bytes = 4294967296        # KV snapshot budget (default: a quarter of physical memory)
+    max_bytes = 4294967296        # KV snapshot budget (default: a quarter of physical memory; 0 = no cache)
 
     [routing]
     policy = "cache-affinity"     # or "bedrock" (cache-blind, like Bedrock's cross-Region routing)

@@ -68,3 +68,12 @@ def test_dev_mode_is_refused_on_a_network_address() -> None:
         settings_from_table({"server": {"host": "0.0.0.0"}, "auth": strict}).auth.credentials["AKID"].account_id
         == "111122223333"
     )
+
+
+def test_a_zero_cache_budget_runs_without_a_cache() -> None:
+    from cachepoint.bootstrap import build_services
+    from cachepoint.cache.plan import NullCache
+    from cachepoint.routing.profiles import ProfileStore
+
+    settings = settings_from_table({"cache": {"max_bytes": 0}})
+    assert isinstance(build_services(settings, profiles=ProfileStore(":memory:")).inference.cache, NullCache)

@@ -28,6 +28,7 @@ class Outcome(StrEnum):
     OVER_CEILING = "skipped-over-ceiling"
     REGION_DISABLED = "region-disabled"
     NOT_ALLOWED = "not-allowed"
+    CACHE_OFF = "cache-off"  # the server runs without a prompt cache ([cache] max_bytes = 0)
 
 
 class MissCause(StrEnum):
@@ -102,7 +103,7 @@ class PromptCache(Protocol):
 class NullCache:
     def plan(self, scope: CacheScope, rendered: RenderedPrompt, rules: CachingRules | None) -> CachePlan:
         reports = tuple(
-            CheckpointReport(b.block_index, b.end_tokens, b.checkpoint.ttl.value, Outcome.NOT_ALLOWED)
+            CheckpointReport(b.block_index, b.end_tokens, b.checkpoint.ttl.value, Outcome.CACHE_OFF)
             for b in rendered.boundaries
             if b.checkpoint is not None
         )
