@@ -10,6 +10,7 @@ serve: $(VENV_STAMP)
 	.venv/bin/cachepoint serve $(ARGS)
 
 test: $(VENV_STAMP)
+	bash scripts/ensure-chromium.sh
 	.venv/bin/ruff check src tests bench
 	.venv/bin/python -m pytest -q $(ARGS)
 

