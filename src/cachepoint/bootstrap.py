@@ -61,12 +61,12 @@ def build_services(
         settings=settings,
         inference=inference,
         clock=clock or SystemClock(),
-        telemetry=build_telemetry(settings, cache),
+        telemetry=build_telemetry(settings, cache, profiles),
         authenticator=authenticator,
     )
 
 
-def build_telemetry(settings: Settings, cache: PromptCache) -> Telemetry:
+def build_telemetry(settings: Settings, cache: PromptCache, profiles: ProfileStore) -> Telemetry:
     registry = CollectorRegistry(auto_describe=True)
     logging = settings.logging
     local = LocalLogSink(settings.log_dir, fsync=logging.fsync)
@@ -77,7 +77,7 @@ def build_telemetry(settings: Settings, cache: PromptCache) -> Telemetry:
         sinks.append(S3Delivery(local, client, logging.s3_bucket, logging.s3_prefix))
         s3_uri = f"s3://{logging.s3_bucket}/{logging.s3_prefix}"
     policy = LogPolicy(logging.enabled, logging.text_data_delivery, s3_uri)
-    return Telemetry(sinks, Metrics(registry, cache.stats), History(), policy, registry)
+    return Telemetry(sinks, Metrics(registry, cache.stats), History(), policy, registry, profiles.logging)
 
 
 def _check_engine_names(catalog: Catalog, settings: Settings) -> None:

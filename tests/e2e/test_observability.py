@@ -143,3 +143,26 @@ def test_large_bodies_are_offloaded_and_text_delivery_can_be_off(tmp_path: Path)
         else:
             assert set(record["input"]) == {"inputContentType", "inputTokenCount"}
             assert record["output"]["outputTokenCount"] == 2
+
+
+def test_an_account_controls_its_own_logging(logged: tuple[LiveServer, Path]) -> None:
+    server, root = logged
+    make = lambda service: boto3.client(service, endpoint_url=server.url, region_name="us-east-1",  # noqa: E731
+                                        aws_access_key_id="AKIDLOGCFG", aws_secret_access_key="x")  # fmt: skip
+    control, runtime = make("bedrock"), make("bedrock-runtime")
+    assert "loggingConfig" not in control.get_model_invocation_logging_configuration()
+
+    def ask(text: str) -> str:
+        response = runtime.converse(modelId=SONNET, messages=[{"role": "user", "content": [{"text": text}]}])
+        return str(response["ResponseMetadata"]["RequestId"])
+
+    config = {"s3Config": {"bucketName": "my-bucket", "keyPrefix": "bedrock"}, "textDataDeliveryEnabled": False}
+    control.put_model_invocation_logging_configuration(loggingConfig=config)
+    assert control.get_model_invocation_logging_configuration()["loggingConfig"] == config
+    counts_only = ask("no body please")
+    control.delete_model_invocation_logging_configuration()
+    not_logged = ask("not logged at all")
+    records = {r["requestId"]: r for r in read_records(root)}
+    assert "inputBodyJson" not in records[counts_only]["input"] and records[counts_only]["input"]["inputTokenCount"] > 0
+    assert not_logged not in records
+    assert "loggingConfig" not in control.get_model_invocation_logging_configuration()

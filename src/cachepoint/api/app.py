@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cachepoint.api.anthropic import routes as anthropic_routes
 from cachepoint.api.bedrock.routes import runtime
+from cachepoint.api.control import logging_config
 from cachepoint.api.control import routes as control
 from cachepoint.api.common import AppServices, services_of
 from cachepoint.api import recording
@@ -109,6 +110,9 @@ def create_app(services: AppServices) -> Starlette:
         Route("/inference-profiles", control.create_profile, methods=["POST"]),
         Route("/inference-profiles/{identifier:path}", control.get_profile, methods=["GET"]),
         Route("/inference-profiles/{identifier:path}", control.delete_profile, methods=["DELETE"]),
+        Route("/logging/modelinvocations", logging_config.put_logging, methods=["PUT"]),
+        Route("/logging/modelinvocations", logging_config.get_logging, methods=["GET"]),
+        Route("/logging/modelinvocations", logging_config.delete_logging, methods=["DELETE"]),
         Route("/tagResource", control.tag_resource, methods=["POST"]),
         Route("/untagResource", control.untag_resource, methods=["POST"]),
         Route("/listTagsForResource", control.list_tags, methods=["POST"]),

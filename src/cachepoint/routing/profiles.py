@@ -1,4 +1,5 @@
-"""Application inference profiles and resource tags, per account, persisted in SQLite.
+"""Per-account control-plane state in SQLite: application inference profiles, resource tags, and the
+model-invocation logging configuration.
 
 Schema changes are an append-only list of migrations (applied in order, recorded in `user_version`).
 Used from the event loop thread only; SQLite writes are durable when each call returns.
@@ -12,6 +13,7 @@ import sqlite3
 import string
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cachepoint.errors import ConflictError, ResourceNotFoundError
 
@@ -24,6 +26,7 @@ MIGRATIONS = [
     """CREATE TABLE tags (
         account_id TEXT NOT NULL, arn TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
         PRIMARY KEY (account_id, arn, key))""",
+    """CREATE TABLE logging_configs (account_id TEXT PRIMARY KEY, config TEXT)""",
 ]
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -103,6 +106,21 @@ class ProfileStore:
             "SELECT key, value FROM tags WHERE account_id = ? AND arn = ? ORDER BY key", (account_id, arn)
         )
         return dict(rows.fetchall())
+
+    def put_logging(self, account_id: str, config: dict[str, Any] | None) -> None:
+        """An account's model-invocation logging configuration; None records that it was deleted (logging off)."""
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO logging_configs VALUES (?, ?)",
+                (account_id, None if config is None else json.dumps(config)),
+            )
+
+    def logging(self, account_id: str) -> tuple[bool, dict[str, Any] | None]:
+        """(whether the account ever set one, the configuration or None when deleted)."""
+        row = self._db.execute("SELECT config FROM logging_configs WHERE account_id = ?", (account_id,)).fetchone()
+        if row is None:
+            return False, None
+        return True, (json.loads(row[0]) if row[0] is not None else None)
 
     def close(self) -> None:
         self._db.close()

@@ -7,6 +7,7 @@ the history only (Bedrock's logs know nothing of them).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -19,6 +20,7 @@ from cachepoint.telemetry.records import Invocation, build_record
 from cachepoint.telemetry.sinks import LogSink, hour_prefix
 
 log = logging.getLogger(__name__)
+AccountConfig = Callable[[str], tuple[bool, dict[str, Any] | None]]
 BEDROCK_OPERATIONS = {"Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream"}
 
 
@@ -31,8 +33,15 @@ class LogPolicy:
 
 class Telemetry:
     def __init__(
-        self, sinks: list[LogSink], metrics: Metrics, history: History, policy: LogPolicy, registry: CollectorRegistry
+        self,
+        sinks: list[LogSink],
+        metrics: Metrics,
+        history: History,
+        policy: LogPolicy,
+        registry: CollectorRegistry,
+        account_config: AccountConfig = lambda account: (False, None),
     ) -> None:
+        self.account_config = account_config
         self.sinks = sinks
         self.metrics = metrics
         self.registry = registry
@@ -45,8 +54,8 @@ class Telemetry:
         try:
             self.metrics.observe(inv)
             self.history.add(inv)
-            if self.policy.enabled and inv.operation in BEDROCK_OPERATIONS:
-                self._log(inv)
+            if inv.operation in BEDROCK_OPERATIONS:
+                self._log_if_enabled(inv)
         except Exception:  # the telemetry boundary
             log.exception("recording request %s failed", inv.request_id)
 
@@ -56,9 +65,19 @@ class Telemetry:
         model_id = unquote(parts[2]) if len(parts) > 3 and parts[1] == "model" else ""
         self.metrics.throttles.labels(model_id, identity.region, identity.region, identity.account_id).inc()
 
-    def _log(self, inv: Invocation) -> None:
+    def _log_if_enabled(self, inv: Invocation) -> None:
+        """The account's own PutModelInvocationLoggingConfiguration wins over the server's [logging] settings."""
+        configured, config = self.account_config(inv.account_id)
+        if configured:
+            if config is None:  # the account deleted its configuration: no logs for it
+                return
+            self._log(inv, bool(config.get("textDataDeliveryEnabled", True)))
+        elif self.policy.enabled:
+            self._log(inv, self.policy.text_delivery)
+
+    def _log(self, inv: Invocation, text_delivery: bool) -> None:
         prefix = self.policy.s3_uri + hour_prefix(inv.account_id, inv.region, inv.timestamp_s)
-        entry = build_record(inv, text_delivery=self.policy.text_delivery, data_prefix=prefix)
+        entry = build_record(inv, text_delivery=text_delivery, data_prefix=prefix)
         for sink in self.sinks:
             sink.write(entry, inv.timestamp_s)
         self.num_records += 1
