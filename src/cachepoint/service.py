@@ -196,6 +196,8 @@ class InferenceService:
     def _route(self, call: PreparedCall) -> Region:
         """Choose the destination Region; a direct call has one candidate, its own Region."""
         up = [r for r in call.destinations if not r.down]
+        if len(up) == 1:  # nothing to rank: skip hashing the prompt once more for a cache lookup
+            return up[0]
         candidates = [
             Candidate(
                 r.region_id,

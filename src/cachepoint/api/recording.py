@@ -101,7 +101,11 @@ def price_factor(request: Request, model_id: str, spec: ModelSpec) -> Decimal:
 
 
 def _tags(request: Request, model_id: str) -> dict[str, str]:
-    if ":application-inference-profile/" not in model_id:
+    try:
+        ref = parse_model_identifier(model_id)
+    except ValidationError:
+        return {}
+    if ref.kind is not RefKind.APPLICATION_PROFILE:
         return {}
     return services_of(request).inference.profiles.tags(call_context(request).account_id, model_id)
 
