@@ -13,6 +13,7 @@ import uvicorn
 
 from cachepoint.api.app import create_app
 from cachepoint.api.common import AppServices
+from cachepoint.api.server import uvicorn_config
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ def free_port() -> int:
 def serve(services: AppServices, **uvicorn_options: object) -> Iterator[LiveServer]:
     """`uvicorn_options` e.g. ssl_certfile/ssl_keyfile for an HTTPS listener."""
     port = free_port()
-    config = uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning", **uvicorn_options)  # type: ignore[arg-type]
+    config = uvicorn_config(create_app(services), "127.0.0.1", port, services.settings.limits, **uvicorn_options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -11,11 +11,13 @@ from pathlib import Path
 import uvicorn
 
 from cachepoint.api.app import create_app
+from cachepoint.api.server import raise_open_file_limit, uvicorn_config
 from cachepoint.bootstrap import build_services
 from cachepoint.doctor.analysis import analyse
 from cachepoint.doctor.costs import cost_report
-from cachepoint.doctor.reader import load_records
-from cachepoint.doctor.report import as_json, cost_table, diagnosis
+from cachepoint.doctor.reader import DEFAULT_LIMITS, Limits, load_records, mebibytes
+from cachepoint.doctor.records import iso_time
+from cachepoint.doctor.report import as_json, cost_table, diagnosis, nothing_read, skipped_json, skipped_text
 from cachepoint.models.catalog import Catalog
 from cachepoint.settings import DEFAULT_PORT, load_settings
 
@@ -38,47 +40,71 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--config", type=Path, default=None, help="TOML config file (default $CACHEPOINT_CONFIG)")
     doctor = commands.add_parser("doctor", help="explain every cache miss in invocation logs (ours or Bedrock's)")
     doctor.add_argument("source", help="a log file, a folder (S3 layout or not), or s3://bucket/prefix")
-    doctor.add_argument("--json", action="store_true", help="findings as JSON")
+    doctor.add_argument("--json", action="store_true", help='{"findings": [...], "skipped": [...]} as JSON')
+    doctor.add_argument("--max-file-mib", type=mebibytes, default=DEFAULT_LIMITS.max_file_bytes, dest="max_file_bytes",
+                        help="stop reading a log file past this many MiB, read or inflated (default 256)")  # fmt: skip
     report = commands.add_parser("report", help="cost and savings from invocation logs")
     report.add_argument("source", help="a log file, a folder, or s3://bucket/prefix")
-    report.add_argument("--since", help="ISO time, inclusive (e.g. 2026-11-01T00:00:00Z)")
-    report.add_argument("--until", help="ISO time, exclusive")
+    report.add_argument("--since", type=iso_time, help="ISO time, inclusive (e.g. 2026-11-01T00:00:00Z)")
+    report.add_argument("--until", type=iso_time, help="ISO time, exclusive")
+    report.add_argument("--max-file-mib", type=mebibytes, default=DEFAULT_LIMITS.max_file_bytes, dest="max_file_bytes",
+                        help="stop reading a log file past this many MiB, read or inflated (default 256)")  # fmt: skip
     args = parser.parse_args(argv)
     return {"serve": _serve, "doctor": _doctor, "report": _report}[args.command](args)
 
 
 def _doctor(args: argparse.Namespace) -> int:
+    """Exit 2 with one line when there is nothing to read; otherwise 0, with what was skipped on stderr."""
     catalog = Catalog.packaged()
-    records = load_records(args.source)
-    findings = analyse(records, catalog)
+    try:
+        loaded = load_records(args.source, Limits(max_file_bytes=args.max_file_bytes))
+    except OSError as error:
+        print(f"cachepoint: {error}", file=sys.stderr)
+        return 2
+    if not loaded.records:
+        print(f"cachepoint: {nothing_read(args.source, loaded.skipped)}", file=sys.stderr)
+        return 2
+    findings = analyse(loaded, catalog)
     if args.json:
-        print(json.dumps(as_json(findings), indent=2))
+        print(json.dumps({"findings": as_json(findings), "skipped": skipped_json(loaded.skipped)}, indent=2))
     else:
-        print(diagnosis(findings, cost_report(records, catalog)), end="")
+        print(diagnosis(findings, cost_report(loaded, catalog)), end="", flush=True)
+    print(skipped_text(loaded.skipped), end="", file=sys.stderr)
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
-    records = [r for r in load_records(args.source) if _in_range(str(r.get("timestamp", "")), args.since, args.until)]
-    print(cost_table(cost_report(records, Catalog.packaged())), end="")
+    try:
+        loaded = load_records(args.source, Limits(max_file_bytes=args.max_file_bytes))
+    except OSError as error:
+        print(f"cachepoint: {error}", file=sys.stderr)
+        return 2
+    if not loaded.records:
+        print(f"cachepoint: {nothing_read(args.source, loaded.skipped)}", file=sys.stderr)
+        return 2
+    records = [r for r in loaded if _in_range(r.time_s, args.since, args.until)]
+    print(cost_table(cost_report(records, Catalog.packaged())), end="", flush=True)
+    print(skipped_text(loaded.skipped), end="", file=sys.stderr)
     return 0
 
 
-def _in_range(timestamp: str, since: str | None, until: str | None) -> bool:
-    return (since is None or timestamp >= since) and (until is None or timestamp < until)
+def _in_range(time_s: float, since_s: float | None, until_s: float | None) -> bool:
+    return (since_s is None or time_s >= since_s) and (until_s is None or time_s < until_s)
 
 
 def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings(args.config, host=args.host, port=args.port)
-    except ValueError as error:
+        services = build_services(settings)
+    except (ValueError, TypeError, OSError) as error:  # a configuration mistake, said plainly
         print(f"cachepoint: {error}", file=sys.stderr)
         return 2
-    services = build_services(settings)
+    raise_open_file_limit()
     url = f"http://{settings.host}:{settings.port}"
     print(BANNER.format(url=url, region=settings.region, budget_mib=settings.cache_max_bytes // 2**20), flush=True)
-    uvicorn.run(create_app(services), host=settings.host, port=settings.port, log_level="warning")
+    config = uvicorn_config(create_app(services), settings.host, settings.port, settings.limits)
+    uvicorn.Server(config).run()
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Settings → the running object graph (catalog, Regions, engine pools, cache, profiles, service)."""
+"""Settings → the running object graph (catalog, Regions, engine pools, cache, profiles, services)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ from cachepoint.routing.pool import EngineFactory, EnginePool
 from cachepoint.routing.profiles import ProfileStore
 from cachepoint.routing.regions import RegionMap
 from cachepoint.service import InferenceService, Routing
+from cachepoint.service.control import ControlService
+from cachepoint.service.ledger import Ledger
+from cachepoint.service.offload import Offload, OffloadSettings
 from cachepoint.settings import Settings
 from cachepoint.telemetry.history import History
 from cachepoint.telemetry.metrics import Metrics
@@ -35,35 +38,59 @@ def build_services(
     clock: Clock | None = None,
     profiles: ProfileStore | None = None,
 ) -> AppServices:
-    """The keyword arguments let tests inject fakes; the rest is built from settings."""
+    """The keyword arguments let tests inject fakes; the rest is built from settings. Every engine is
+    built here, before the server listens."""
+    clock = clock or SystemClock()
     catalog = Catalog.packaged(settings.catalog_overrides)
     _check_engine_names(catalog, settings)
-    factory = engine_factory or build_engine
-    pools = {name: EnginePool(es, template_named(es.template), factory) for name, es in settings.engines.items()}
     regions = RegionMap.packaged(settings.regions_table)
     regions.region(settings.region)  # the listener's own Region must exist
-    r = settings.routing
-    per_profile = {profile: policy_named(name) for profile, name in r.profiles.items()}
-    routing = Routing(
-        policy_named(r.policy),
-        LoadGuard(r.balance_abs_threshold, r.balance_rel_threshold),
-        random.Random(r.seed),
-        per_profile,
-    )
-    if cache is None:  # a zero budget is caching switched off: the null cache, not a flag
-        cache = (
-            PrefixCache(clock or SystemClock(), settings.cache_max_bytes) if settings.cache_max_bytes else NullCache()
-        )
+    cache = cache if cache is not None else _cache(settings, clock)
     profiles = profiles or ProfileStore(settings.state_dir / "profiles.sqlite")
-    inference = InferenceService(catalog, pools, cache, regions, routing, profiles, settings.limits.max_blocks)
-    authenticator = Authenticator(settings.auth, settings.region, settings.account_for)
+    telemetry = build_telemetry(settings, cache, profiles)
+    inference = InferenceService(
+        catalog,
+        _pools(settings, regions, engine_factory or build_engine),
+        cache,
+        regions,
+        _routing(settings),
+        profiles,
+        ledger=Ledger(telemetry),
+        clock=clock,
+        offload=Offload(OffloadSettings(decode_processes=settings.limits.decode_processes)),
+        max_blocks=settings.limits.max_blocks,
+    )
+    authenticator = Authenticator(settings.auth, settings.region, settings.account_for, regions.regions)
     return AppServices(
         settings=settings,
         inference=inference,
-        clock=clock or SystemClock(),
-        telemetry=build_telemetry(settings, cache, profiles),
+        control=ControlService(catalog, regions, profiles, clock),
+        clock=clock,
+        telemetry=telemetry,
         authenticator=authenticator,
     )
+
+
+def _pools(settings: Settings, regions: RegionMap, factory: EngineFactory) -> dict[str, EnginePool]:
+    pools = {name: EnginePool(es, template_named(es.template), factory) for name, es in settings.engines.items()}
+    serving = [r.region_id for r in regions.regions.values() if not r.down]
+    for pool in pools.values():
+        pool.start(serving)
+    return pools
+
+
+def _cache(settings: Settings, clock: Clock) -> PromptCache:
+    """A zero budget is caching switched off: the null cache, not a flag."""
+    if not settings.cache_max_bytes:
+        return NullCache()
+    return PrefixCache(clock, settings.cache_max_bytes, max_account_share=settings.cache_max_account_share)
+
+
+def _routing(settings: Settings) -> Routing:
+    r = settings.routing
+    per_profile = {profile: policy_named(name) for profile, name in r.profiles.items()}
+    guard = LoadGuard(r.balance_abs_threshold, r.balance_rel_threshold)
+    return Routing(policy_named(r.policy), guard, random.Random(r.seed), per_profile)
 
 
 def build_telemetry(settings: Settings, cache: PromptCache, profiles: ProfileStore) -> Telemetry:

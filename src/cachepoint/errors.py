@@ -4,7 +4,8 @@
     ├── ValidationError                  400 ValidationException     / invalid_request_error
     │   ├── ProviderValidationError      400, Bedrock wraps the text in "The model returned the following errors: "
     │   ├── InputTooLongError            400 "Input is too long for requested model."
-    │   └── RequestTooLargeError         400 / request_too_large (413): the body exceeds the size limit
+    │   ├── RequestTooLargeError         400 / request_too_large (413): the body exceeds the size limit
+    │   └── RequestTimeoutError          408 / invalid_request_error: the body was not received in time
     ├── AccessDeniedError                403 AccessDeniedException   / permission_error
     ├── AuthError                        403 (code per subclass)     / authentication_error (401)
     │   ├── MissingTokenError            MissingAuthenticationTokenException
@@ -13,6 +14,7 @@
     │   └── InvalidSignatureError        InvalidSignatureException
     ├── ResourceNotFoundError            404 ResourceNotFoundException / not_found_error
     ├── ConflictError                    400 ConflictException       / invalid_request_error
+    ├── ServiceQuotaExceededError        400 ServiceQuotaExceededException / invalid_request_error
     ├── ThrottlingError                  429 ThrottlingException     / rate_limit_error
     ├── ServiceUnavailableError          503 ServiceUnavailableException / overloaded_error (529)
     ├── ModelTimeoutError                408 ModelTimeoutException   / api_error
@@ -49,6 +51,17 @@ class CachepointError(Exception):
     def anthropic_message(self) -> str:
         return self.message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Errors cross process boundaries (decoding workers) whatever their constructor takes."""
+        return (_rebuild, (type(self), dict(self.__dict__)))
+
+
+def _rebuild(cls: type[CachepointError], state: dict[str, object]) -> CachepointError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("message", ""))
+    error.__dict__.update(state)
+    return error
+
 
 class ValidationError(CachepointError):
     bedrock_code = "ValidationException"
@@ -80,6 +93,11 @@ class InputTooLongError(ValidationError):
 class RequestTooLargeError(ValidationError):
     anthropic_type = "request_too_large"
     anthropic_status = 413
+
+
+class RequestTimeoutError(ValidationError):
+    http_status = 408
+    anthropic_status = 408
 
 
 class AccessDeniedError(CachepointError):
@@ -132,6 +150,14 @@ class ConflictError(CachepointError):
     http_status = 400
     anthropic_type = "invalid_request_error"
     anthropic_status = 400
+
+
+class ServiceQuotaExceededError(CachepointError):
+    bedrock_code = "ServiceQuotaExceededException"
+    http_status = 400
+    anthropic_type = "invalid_request_error"
+    anthropic_status = 400
+    stream_code = "serviceQuotaExceededException"
 
 
 class ThrottlingError(CachepointError):

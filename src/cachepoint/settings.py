@@ -24,6 +24,7 @@ Everything is built once into frozen dataclasses and passed down. A config file 
 
     [cache]
     max_bytes = 4294967296        # KV snapshot budget (default: a quarter of physical memory; 0 = no cache)
+    max_account_share = 0.5       # one account's share of it while others hold entries (default 0.5)
 
     [routing]
     policy = "cache-affinity"     # or "bedrock" (cache-blind, like Bedrock's cross-Region routing)
@@ -35,6 +36,7 @@ Everything is built once into frozen dataclasses and passed down. A config file 
     [auth.credentials.AKIAEXAMPLE]
     secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
     account = "111122223333"
+    operator_tokens = ["op-secret"]   # bearer tokens for /metrics, /dashboard/data, /cachepoint/*
     [auth.tokens]                 # bearer tokens (Bedrock API keys) and Anthropic API keys
     "sk-team-a" = "111122223333"
 
@@ -127,6 +129,17 @@ class Limits:
     max_body_bytes: int = 25_000_000  # InvokeModel's documented maximum
     max_concurrent_per_account: int = 32
     max_blocks: int = 10_000  # tools + system blocks + message content blocks in one request
+    body_timeout_s: float = 60.0  # the whole body must arrive within this (a slow body holds a slot)
+    header_timeout_s: float = 10.0  # a connection must send a complete request head within this
+    max_connections: int = 1000  # open connections; beyond, new ones get 503 at once
+    decode_processes: int = 2  # worker processes for decoding large bodies off the event loop
+
+    def __post_init__(self) -> None:
+        numbers = (self.max_body_bytes, self.max_concurrent_per_account, self.max_blocks, self.max_connections)
+        if min(numbers) < 1 or self.decode_processes < 1:
+            raise ValueError("[limits] values must be positive")
+        if not (0 < self.body_timeout_s and 0 < self.header_timeout_s):
+            raise ValueError("[limits] timeouts must be positive")
 
 
 def default_state_dir() -> Path:
@@ -142,6 +155,7 @@ class Settings:
     catalog_overrides: Mapping[str, Any] = field(default_factory=dict)
     accounts: Mapping[str, str] = field(default_factory=dict)
     cache_max_bytes: int = field(default_factory=default_cache_bytes)
+    cache_max_account_share: float = 0.5  # of the budget, while other accounts hold entries (noisy neighbours)
     regions_table: Mapping[str, Any] = field(default_factory=dict)  # [regions.*] and [geos.*] overrides
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     state_dir: Path = field(default_factory=default_state_dir)  # application profiles (SQLite)
@@ -156,6 +170,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.cache_max_bytes < 0:
             raise ValueError("cache max_bytes must be >= 0")
+        if not 0 < self.cache_max_account_share <= 1:
+            raise ValueError("[cache] max_account_share must be in (0, 1]")
         if "default" not in self.engines:
             raise ValueError("an engine named 'default' is required")
         if not 0 < self.port < 65536:
@@ -187,7 +203,14 @@ def load_settings(path: Path | None = None, *, environ: Mapping[str, str] = os.e
 def settings_from_table(table: Mapping[str, Any], **cli: Any) -> Settings:
     server = dict(table.get("server", {}))
     server.update({k: v for k, v in cli.items() if v is not None})
-    engines = {"default": {}} | dict(table.get("engines", {}))
+    engines: dict[str, Any] = {"default": {}} | dict(table.get("engines", {}))
+    optional: dict[str, Any] = {}
+    if "max_bytes" in table.get("cache", {}):
+        optional["cache_max_bytes"] = int(table["cache"]["max_bytes"])
+    if "max_account_share" in table.get("cache", {}):
+        optional["cache_max_account_share"] = float(table["cache"]["max_account_share"])
+    if "state_dir" in server:
+        optional["state_dir"] = Path(server["state_dir"]).expanduser()
     return Settings(
         host=server.get("host", "127.0.0.1"),
         port=int(server.get("port", DEFAULT_PORT)),
@@ -195,13 +218,12 @@ def settings_from_table(table: Mapping[str, Any], **cli: Any) -> Settings:
         engines={name: _engine(name, row) for name, row in engines.items()},
         catalog_overrides=table.get("catalog", {}),
         accounts=dict(table.get("accounts", {})),
-        **({"cache_max_bytes": int(table["cache"]["max_bytes"])} if "max_bytes" in table.get("cache", {}) else {}),
         regions_table={k: table[k] for k in ("regions", "geos") if k in table},
         routing=RoutingSettings(**table.get("routing", {})),
         logging=_logging(table.get("logging", {})),
         auth=_auth(table.get("auth", {})),
         limits=Limits(**table.get("limits", {})),
-        **({"state_dir": Path(server["state_dir"]).expanduser()} if "state_dir" in server else {}),
+        **optional,
     )
 
 
@@ -211,6 +233,7 @@ def _auth(row: Mapping[str, Any]) -> AuthSettings:
         ak: Secret(c["secret"], str(c["account"])) for ak, c in values.get("credentials", {}).items()
     }
     values["tokens"] = {token: str(account) for token, account in values.get("tokens", {}).items()}
+    values["operator_tokens"] = tuple(str(t) for t in values.get("operator_tokens", ()))
     return AuthSettings(**values)
 
 

@@ -114,4 +114,4 @@ class CallContext:
     account_id: AccountId
     region: RegionId
     request_id: RequestId
-    access_key: str | None = None
+    principal: str = "anonymous"  # a name for logs: an access key ID or a token's fingerprint, never a secret

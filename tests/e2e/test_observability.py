@@ -83,6 +83,7 @@ def test_records_and_metrics_agree_with_the_responses(logged: tuple[LiveServer, 
     with pytest.raises(runtime.exceptions.ValidationException):
         runtime.converse(modelId=SONNET, messages=[])
 
+    assert server.services.telemetry.flush()
     records = {r["requestId"]: r for r in read_records(root)}
     assert len(records) == 5
     for record in records.values():
@@ -162,6 +163,7 @@ def test_an_account_controls_its_own_logging(logged: tuple[LiveServer, Path]) ->
     counts_only = ask("no body please")
     control.delete_model_invocation_logging_configuration()
     not_logged = ask("not logged at all")
+    assert server.services.telemetry.flush()
     records = {r["requestId"]: r for r in read_records(root)}
     assert "inputBodyJson" not in records[counts_only]["input"] and records[counts_only]["input"]["inputTokenCount"] > 0
     assert not_logged not in records

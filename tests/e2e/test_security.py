@@ -148,6 +148,7 @@ def test_accounts_never_see_each_others_prefixes_or_profiles(strict: tuple[LiveS
     assert written > 1024
     assert bob.converse(modelId=SONNET, system=system, messages=MESSAGES)["usage"]["cacheReadInputTokens"] == 0
     assert alice.converse(modelId=SONNET, system=system, messages=MESSAGES)["usage"]["cacheReadInputTokens"] == written
+    assert server.services.telemetry.flush()
     logs = server.services.settings.log_dir / "AWSLogs"
     assert {p.name for p in logs.iterdir()} >= {ALICE[2], BOB[2]}  # each account's records under its own prefix
     for account in (ALICE[2], BOB[2]):

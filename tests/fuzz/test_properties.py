@@ -12,7 +12,7 @@ from cachepoint.api.anthropic import translate as anthropic
 from cachepoint.api.anthropic.schema import InvokeBody
 from cachepoint.api.bedrock import translate as converse
 from cachepoint.api.bedrock.schema import ConverseRequest
-from cachepoint.api.common import parse
+from cachepoint.api.decoding import parse
 from cachepoint.api.validation import coral_message, json_schema_message
 from cachepoint.cache.manager import PrefixCache
 from cachepoint.clock import FakeClock

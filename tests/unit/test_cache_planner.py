@@ -5,6 +5,7 @@ import pytest
 from cachepoint.cache.manager import PrefixCache
 from cachepoint.cache.plan import MissCause, Outcome
 from cachepoint.clock import FakeClock
+from cachepoint.engine.fake import encode_snapshot
 from cachepoint.models.catalog import Catalog
 from cachepoint.types import Ttl
 from tests.cachekit import counts, rendered, run, scope
@@ -145,3 +146,18 @@ def test_a_longer_write_rehomes_older_entries_and_frees_their_snapshot(cache: Pr
     plan = run(cache, rendered([("a", 1100), ("b", 1100), ("q", 5)], {0: M5, 1: M5}), SONNET_45)
     assert plan.read_tokens == 1100 and plan.write_5m_tokens == 1100
     assert len(cache.store) == 1 and cache.index.num_bytes == 2200 * 4
+
+
+def test_concurrent_identical_requests_release_cleanly(cache: PrefixCache) -> None:
+    """Two requests write the same prefix; a third reads the first one's entry before the second commits."""
+    short, long = rendered([("a", 1100)], {0: M5}), rendered([("a", 1100), ("b", 1100)], {0: M5, 1: M5})
+    run(cache, short, SONNET_45)
+    first, second = cache.plan(scope(), long, SONNET_45), cache.plan(scope(), long, SONNET_45)
+    cache.commit(first, tuple(encode_snapshot(long.tokens[:t]) for t in first.capture_at))
+    reader = cache.plan(scope(), long, SONNET_45)
+    assert reader.read_tokens == 2200
+    cache.commit(second, tuple(encode_snapshot(long.tokens[:t]) for t in second.capture_at))  # replaces the entry
+    for plan in (first, second, reader):
+        cache.release(plan)
+        cache.index.check_integrity()
+    assert cache.index.num_entries == 2 and len(cache.store) == 1

@@ -44,7 +44,7 @@ def test_bedrock_policy_is_cache_blind_and_spreads_idle_load() -> None:
 
 
 def test_registry_and_empty_candidates() -> None:
-    with pytest.raises(ValidationError, match="known: \\['bedrock', 'cache-affinity', 'oracle'\\]"):
+    with pytest.raises(ValueError, match="known: \\['bedrock', 'cache-affinity', 'oracle'\\]"):
         policy_named("random")
     with pytest.raises(ServiceUnavailableError):
         choose(policy_named("cache-affinity"), [], GUARD, RNG)

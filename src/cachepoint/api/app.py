@@ -21,9 +21,8 @@ from cachepoint.api.bedrock.routes import runtime
 from cachepoint.api.control import logging_config
 from cachepoint.api.control import routes as control
 from cachepoint.api.common import AppServices, services_of
-from cachepoint.api import recording
 from cachepoint.api.auth import AuthMiddleware
-from cachepoint.api.errors import as_cachepoint_error, handle_error, request_id_of
+from cachepoint.api.errors import handle_error
 from cachepoint.engine.worker import EngineWorker
 from cachepoint.errors import CachepointError
 
@@ -67,12 +66,6 @@ def _engine_stats(worker: EngineWorker) -> dict[str, object]:
     }
 
 
-async def on_error(request: Request, exc: Exception) -> Response:
-    """Every failure is recorded (logs, metrics) before it is rendered."""
-    recording.fail(request, as_cachepoint_error(exc, request_id_of(request)))
-    return await handle_error(request, exc)
-
-
 async def dashboard(request: Request) -> Response:
     """A self-contained page (no CDN): it polls /dashboard/data and draws its own SVG charts."""
     page = resources.files("cachepoint.data").joinpath("dashboard.html").read_text()
@@ -93,10 +86,9 @@ async def metrics(request: Request) -> Response:
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     yield
-    services: AppServices = app.state.services  # shutting down: flush logs, stop engine threads
+    services: AppServices = app.state.services  # shutting down: flush logs, stop workers and engine threads
     services.telemetry.close()
-    for pool in services.inference.pools.values():
-        pool.close()
+    services.inference.close()
 
 
 def create_app(services: AppServices) -> Starlette:
@@ -132,10 +124,10 @@ def create_app(services: AppServices) -> Starlette:
                 authenticator=services.authenticator,
                 limits=services.settings.limits,
                 clock=services.clock,
-                on_throttle=services.telemetry.count_throttle,
+                on_throttle=lambda identity: services.telemetry.count_throttle(identity.region, identity.account_id),
             ),
         ],
-        exception_handlers={CachepointError: on_error, Exception: on_error},
+        exception_handlers={CachepointError: handle_error, Exception: handle_error},
     )
     app.state.services = services
     return app

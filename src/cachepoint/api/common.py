@@ -1,32 +1,32 @@
-"""Request plumbing shared by every route: the services container, call context, JSON bodies."""
+"""Request plumbing shared by every route: the services container, the call context, request bodies."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import pydantic
 from starlette.requests import Request
 
 from cachepoint.api.auth import identity_of
 from cachepoint.api.errors import request_id_of
 from cachepoint.auth.authenticator import Authenticator
 from cachepoint.clock import Clock
-from cachepoint.errors import ValidationError
-from cachepoint.service import InferenceService
+from cachepoint.service import InferenceService, InvocationRequest, Operation
+from cachepoint.service.calls import Decoder, LogOutput
+from cachepoint.service.control import ControlService
 from cachepoint.settings import Settings
 from cachepoint.telemetry.recorder import Telemetry
 from cachepoint.types import AccountId, CallContext, RegionId, RequestId
 
-MALFORMED = "Malformed input request, please reformat your input and try again."
-Model = TypeVar("Model", bound=pydantic.BaseModel)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class AppServices:
     settings: Settings
     inference: InferenceService
+    control: ControlService
     clock: Clock
     telemetry: Telemetry
     authenticator: Authenticator
@@ -43,23 +43,19 @@ def call_context(request: Request) -> CallContext:
         account_id=AccountId(identity.account_id),
         region=RegionId(identity.region),
         request_id=RequestId(request_id_of(request)),
-        access_key=identity.access_key,
+        principal=identity.principal,
     )
 
 
-async def json_body(request: Request) -> Any:
-    raw = await request.body()
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError(MALFORMED) from None
+async def invocation(
+    request: Request, operation: Operation, model_id: str, decode: Decoder, log_output: LogOutput | None = None
+) -> InvocationRequest:
+    body = await request.body()
+    if log_output is None:
+        return InvocationRequest(call_context(request), operation, model_id, body, decode)
+    return InvocationRequest(call_context(request), operation, model_id, body, decode, log_output)
 
 
-def parse(model: type[Model], data: Any, describe: Any) -> Model:
-    """Validate `data` against a wire model; `describe` turns pydantic's errors into the dialect's text."""
-    if not isinstance(data, dict):
-        raise ValidationError(MALFORMED)
-    try:
-        return model.model_validate(data)
-    except pydantic.ValidationError as error:
-        raise ValidationError(describe(error)) from None
+async def decoded_body(request: Request, decode: Callable[[bytes], T]) -> T:
+    """A control-plane body, decoded and validated off the event loop when it is large."""
+    return await services_of(request).inference.offload.decode(decode, await request.body())

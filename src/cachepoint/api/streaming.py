@@ -3,12 +3,12 @@ a failure after the first byte into the dialect's in-stream error (the status is
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from starlette.responses import StreamingResponse
 
 from cachepoint.api.errors import as_cachepoint_error
-from cachepoint.errors import CachepointError, ClientDisconnectedError
+from cachepoint.errors import CachepointError
 
 EVENTSTREAM = "application/vnd.amazon.eventstream"
 SSE = "text/event-stream"
@@ -18,18 +18,13 @@ async def guarded(
     frames: AsyncIterator[bytes],
     request_id: str,
     error_frame: Callable[[CachepointError], bytes],
-    on_error: Callable[[CachepointError], None] = lambda error: None,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
+    """The service has recorded the failure already (it records every outcome); this only renders it."""
     try:
         async for frame in frames:
             yield frame
     except Exception as exc:  # the in-stream error boundary: the client gets a frame, never a cut
-        error = as_cachepoint_error(exc, request_id)
-        on_error(error)
-        yield error_frame(error)
-    except BaseException:  # cancelled: the client went away; the invocation is still recorded
-        on_error(ClientDisconnectedError())
-        raise
+        yield error_frame(as_cachepoint_error(exc, request_id))
 
 
 def stream_response(frames: AsyncIterator[bytes], media_type: str, headers: dict[str, str]) -> StreamingResponse:

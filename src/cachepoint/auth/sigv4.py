@@ -13,7 +13,7 @@ import hmac
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
 from cachepoint.errors import IncompleteSignatureError, InvalidSignatureError, UnrecognizedClientError
@@ -53,33 +53,57 @@ class Verified:
     account_id: str
 
 
-def verify(
+@dataclass(frozen=True)
+class Scope:
+    """What the Authorization header claims, checked as far as headers allow (before the body is read)."""
+
+    access_key: str
+    region: str
+    account_id: str
+    secret: Secret
+    match: re.Match[str] = field(repr=False)
+
+
+def check_headers(
     request: ReceivedRequest, lookup: Callable[[str], Secret | None], now_s: float, skew_s: int = 300
-) -> Verified:
+) -> Scope:
+    """Everything but the signature itself: header shape, service, date and skew, a known access key."""
     match = _AUTH.match((request.header("authorization") or "").strip())
     if match is None:
         raise IncompleteSignatureError("Authorization header requires 'Credential', 'SignedHeaders' and 'Signature'.")
-    amz_date = request.header("x-amz-date") or ""
-    _check_scope_and_time(match, amz_date, now_s, skew_s)
+    _check_scope_and_time(match, request.header("x-amz-date") or "", now_s, skew_s)
     secret = lookup(match["ak"])
     if secret is None:
         raise UnrecognizedClientError()
     signed = match["signed"].split(";")
     if "host" not in signed or any(request.header(h) is None for h in signed):
         raise IncompleteSignatureError("SignedHeaders must include host, and every signed header must be present.")
+    return Scope(match["ak"], match["region"], secret.account_id, secret, match)
+
+
+def check_signature(request: ReceivedRequest, scope: Scope) -> Verified:
+    """The signature over the whole request, body included."""
+    match = scope.match
     _check_payload_hash(request)
-    scope = f"{match['date']}/{match['region']}/{match['service']}/aws4_request"
-    canonical = canonical_request(request, signed)
-    to_sign = "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    credential_scope = f"{match['date']}/{match['region']}/{match['service']}/aws4_request"
+    canonical = canonical_request(request, match["signed"].split(";"))
+    amz_date = request.header("x-amz-date") or ""
+    to_sign = "\n".join([ALGORITHM, amz_date, credential_scope, hashlib.sha256(canonical.encode()).hexdigest()])
     expected = hmac.new(
-        _signing_key(secret.secret_key, match["date"], match["region"]), to_sign.encode(), hashlib.sha256
+        _signing_key(scope.secret.secret_key, match["date"], match["region"]), to_sign.encode(), hashlib.sha256
     )
     if not hmac.compare_digest(expected.hexdigest(), match["sig"]):
         raise InvalidSignatureError(
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
             "Access Key and signing method. Consult the service documentation for details."
         )
-    return Verified(match["ak"], match["region"], secret.account_id)
+    return Verified(scope.access_key, scope.region, scope.account_id)
+
+
+def verify(
+    request: ReceivedRequest, lookup: Callable[[str], Secret | None], now_s: float, skew_s: int = 300
+) -> Verified:
+    return check_signature(request, check_headers(request, lookup, now_s, skew_s))
 
 
 def _check_scope_and_time(match: re.Match[str], amz_date: str, now_s: float, skew_s: int) -> None:
@@ -93,7 +117,6 @@ def _check_scope_and_time(match: re.Match[str], amz_date: str, now_s: float, ske
         raise InvalidSignatureError(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP."
         )
-    stamp = lambda s: time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(s))  # noqa: E731
     if signed_s < now_s - skew_s:
         raise InvalidSignatureError(
             f"Signature expired: {amz_date} is now earlier than {stamp(now_s - skew_s)} ({stamp(now_s)} - 5 min.)"
@@ -103,6 +126,10 @@ def _check_scope_and_time(match: re.Match[str], amz_date: str, now_s: float, ske
             f"Signature not yet current: {amz_date} is still later than {stamp(now_s + skew_s)} "
             f"({stamp(now_s)} + 5 min.)"
         )
+
+
+def stamp(seconds: float) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(seconds))
 
 
 def _check_payload_hash(request: ReceivedRequest) -> None:

@@ -4,9 +4,13 @@ A blob is one KV snapshot, taken at the last checkpoint a request wrote; every e
 (and every older entry of the same chain, re-homed onto it) points into it, because a longer
 snapshot serves any shorter prefix of itself. So nested checkpoints never store tokens twice.
 
-Two independent removal axes:
+Three removal axes:
 - TTL: `expires_at_s = last use + ttl`, refreshed by `touch`; `expire(now)` drops what is due.
-- capacity: `evict_to(budget)` drops least-recently-used unpinned entries until the live blobs fit.
+- quota: every blob has one owner (an account; all entries in a blob share it, since keys are seeded by the
+  account). `trim_owner(owner, share)` drops the owner's own least-recently-used unpinned entries until it
+  holds at most `share` bytes. A share binds only while another owner holds blobs (see `over_share`).
+- capacity: `evict_to(budget, share)` drops least-recently-used unpinned entries until the live blobs fit,
+  taking them first from owners over their share (reason quota), only then from anyone (reason capacity).
 Removing an entry frees its blob when no entry points into it any more; mutating calls return the
 freed blob IDs so the owner can drop their bytes. No I/O, no clock: `now` is always an argument.
 """
@@ -15,12 +19,13 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NewType
 
 from cachepoint.cache.keys import BlockHash
-from cachepoint.types import Ttl
+from cachepoint.types import AccountId, Ttl
 
 BlobId = NewType("BlobId", int)
 MAX_TOMBSTONES = 10_000
@@ -29,6 +34,7 @@ MAX_TOMBSTONES = 10_000
 class RemovalReason(StrEnum):
     TTL = "ttl"
     CAPACITY = "capacity"
+    QUOTA = "quota"  # the owner held more than its share of the budget
 
 
 @dataclass
@@ -39,7 +45,7 @@ class Entry:
     ttl: Ttl
     expires_at_s: float
     blob_id: BlobId
-    pins: int = 0
+    owner: AccountId
     label: str = ""  # the Region, for per-Region figures
 
 
@@ -48,13 +54,21 @@ class Blob:
     blob_id: BlobId
     num_tokens: int
     num_bytes: int
+    owner: AccountId
     refs: int = 0
     label: str = ""
 
 
 @dataclass
+class OwnerTotals:
+    num_blobs: int = 0
+    num_bytes: int = 0
+
+
+@dataclass
 class IndexStats:
     removals: Counter[RemovalReason] = field(default_factory=Counter)
+    quota_removals_by_owner: Counter[AccountId] = field(default_factory=Counter)  # keyed by the owner over quota
 
 
 class PrefixIndex:
@@ -65,6 +79,11 @@ class PrefixIndex:
         self._blobs: dict[BlobId, Blob] = {}
         self._scopes: dict[BlockHash, set[BlockHash]] = {}
         self._tombstones: OrderedDict[BlockHash, RemovalReason] = OrderedDict()
+        # Pins count per key, not per Entry: a request in flight may see its entry replaced (the same prefix
+        # written again by a concurrent request) or expire and be written again; its unpin then releases
+        # whichever entry holds the key, which stays protected from capacity until then, as the old one was.
+        self._pins: Counter[BlockHash] = Counter()
+        self._owners: dict[AccountId, OwnerTotals] = {}  # only owners holding at least one blob
         self._next_blob_id = 1
         self.num_bytes = 0
         self.stats = IndexStats()
@@ -80,6 +99,9 @@ class PrefixIndex:
     def scope_has_entries(self, scope: BlockHash) -> bool:
         return bool(self._scopes.get(scope))
 
+    def num_pins(self, key: BlockHash) -> int:
+        return self._pins[key]
+
     def blob(self, blob_id: BlobId) -> Blob:
         return self._blobs[blob_id]
 
@@ -94,6 +116,26 @@ class PrefixIndex:
     def lru_keys(self) -> list[BlockHash]:
         return list(self._lru)
 
+    def owner_bytes(self, owner: AccountId) -> int:
+        totals = self._owners.get(owner)
+        return totals.num_bytes if totals is not None else 0
+
+    def bytes_by_owner(self) -> dict[AccountId, int]:
+        return {owner: totals.num_bytes for owner, totals in self._owners.items()}
+
+    def others_hold_blobs(self, owner: AccountId) -> bool:
+        return len(self._owners) > (1 if owner in self._owners else 0)
+
+    def over_share(self, owner: AccountId, share_bytes: int) -> bool:
+        """Whether `owner` holds more than `share_bytes` while another owner holds blobs. A lone owner is
+        never over its share: shares protect owners from each other, and with nobody to protect, a cap
+        would only leave the budget idle."""
+        return self.owner_bytes(owner) > share_bytes and self.others_hold_blobs(owner)
+
+    def entries_of(self, owner: AccountId) -> list[Entry]:
+        """`owner`'s entries, least recently used first; O(size)."""
+        return [self._entries[key] for key in self._lru if self._entries[key].owner == owner]
+
     def totals_by_label(self) -> tuple[dict[str, int], dict[str, int]]:
         """(entries, bytes) per label; O(size), for scrapes and stats pages."""
         entries: Counter[str] = Counter(e.label for e in self._entries.values())
@@ -103,22 +145,27 @@ class PrefixIndex:
         return dict(entries), dict(sizes)
 
     # -- mutations ------------------------------------------------------------------------------
-    def new_blob(self, num_tokens: int, num_bytes: int, label: str = "") -> BlobId:
+    def new_blob(self, num_tokens: int, num_bytes: int, owner: AccountId, label: str = "") -> BlobId:
         blob_id = BlobId(self._next_blob_id)
         self._next_blob_id += 1
-        self._blobs[blob_id] = Blob(blob_id, num_tokens, num_bytes, label=label)
+        self._blobs[blob_id] = Blob(blob_id, num_tokens, num_bytes, owner, label=label)
         self.num_bytes += num_bytes
+        totals = self._owners.setdefault(owner, OwnerTotals())
+        totals.num_blobs += 1
+        totals.num_bytes += num_bytes
         return blob_id
 
     def insert(
         self, key: BlockHash, scope: BlockHash, num_tokens: int, ttl: Ttl, blob_id: BlobId, now_s: float
     ) -> list[BlobId]:
-        """Create (or replace) the entry for `key`; returns blobs freed by the replacement."""
+        """Create (or replace) the entry for `key`, owned by its blob's owner; returns blobs freed by the
+        replacement."""
         blob = self._blobs[blob_id]
         assert num_tokens <= blob.num_tokens, "an entry must lie within its blob"
         blob.refs += 1  # before dropping a replaced entry, which may share this blob
         freed = self._drop(key) if key in self._entries else []
-        entry = Entry(key, scope, num_tokens, ttl, now_s + ttl.seconds, blob_id, pins=0, label=blob.label)
+        expires_at_s = now_s + ttl.seconds
+        entry = Entry(key, scope, num_tokens, ttl, expires_at_s, blob_id, blob.owner, label=blob.label)
         self._entries[key] = entry
         self._lru[key] = None
         self._scopes.setdefault(scope, set()).add(key)
@@ -132,6 +179,7 @@ class PrefixIndex:
         if entry.blob_id == blob_id:
             return []
         assert entry.num_tokens <= self._blobs[blob_id].num_tokens
+        assert entry.owner == self._blobs[blob_id].owner, "an entry moves only into its own owner's blob"
         old = entry.blob_id
         entry.blob_id = blob_id
         self._blobs[blob_id].refs += 1
@@ -145,13 +193,15 @@ class PrefixIndex:
         heapq.heappush(self._deadlines, (entry.expires_at_s, key))
 
     def pin(self, key: BlockHash) -> None:
-        self._entries[key].pins += 1
+        assert key in self._entries, "pin of a missing entry"
+        self._pins[key] += 1
 
     def unpin(self, key: BlockHash) -> None:
-        entry = self._entries.get(key)
-        if entry is not None:  # it may have expired while in use; pins protect from capacity only
-            assert entry.pins > 0, "unpin without pin"
-            entry.pins -= 1
+        # The entry may have expired while in use (pins protect from capacity only), or been replaced.
+        assert self._pins[key] > 0, "unpin without pin"
+        self._pins[key] -= 1
+        if not self._pins[key]:
+            del self._pins[key]
 
     def expire(self, now_s: float) -> list[BlobId]:
         freed: list[BlobId] = []
@@ -162,22 +212,49 @@ class PrefixIndex:
                 freed += self._remove(key, RemovalReason.TTL)
         return freed
 
-    def evict_to(self, budget_bytes: int) -> list[BlobId]:
-        """Drop least-recently-used unpinned entries until the live blobs fit the budget."""
+    def trim_owner(self, owner: AccountId, share_bytes: int) -> list[BlobId]:
+        """Drop `owner`'s least-recently-used unpinned entries until it is within its share."""
+        return self._evict_lru(
+            lambda: not self.over_share(owner, share_bytes), lambda e: e.owner == owner, RemovalReason.QUOTA
+        )
+
+    def evict_to(self, budget_bytes: int, share_bytes: int | None = None) -> list[BlobId]:
+        """Drop least-recently-used unpinned entries until the live blobs fit the budget. With a share,
+        owners over it go first (LRU among them), so an owner within its share never makes room while
+        another one holds unpinned entries over its share."""
         freed: list[BlobId] = []
-        for key in list(self._lru):
-            if self.num_bytes <= budget_bytes:
-                break
-            if self._entries[key].pins == 0:
-                freed += self._remove(key, RemovalReason.CAPACITY)
-        return freed
+        if share_bytes is not None:
+            freed += self._evict_lru(
+                lambda: self.num_bytes <= budget_bytes,
+                lambda e: self.over_share(e.owner, share_bytes),
+                RemovalReason.QUOTA,
+            )
+        return freed + self._evict_lru(lambda: self.num_bytes <= budget_bytes, lambda e: True, RemovalReason.CAPACITY)
 
     def drop_blob_if_unused(self, blob_id: BlobId) -> list[BlobId]:
         return self._release_blob(blob_id, decrement=False)
 
     # -- internals ------------------------------------------------------------------------------
+    def _evict_lru(
+        self, done: Callable[[], bool], eligible: Callable[[Entry], bool], reason: RemovalReason
+    ) -> list[BlobId]:
+        """Remove eligible unpinned entries, least recently used first, until `done()`. Both are asked
+        afresh per entry because each removal changes the totals they look at."""
+        freed: list[BlobId] = []
+        if done():
+            return freed  # the common case: skip copying the LRU order
+        for key in list(self._lru):
+            entry = self._entries[key]
+            if not self._pins[key] and eligible(entry):
+                freed += self._remove(key, reason)
+                if done():
+                    break
+        return freed
+
     def _remove(self, key: BlockHash, reason: RemovalReason) -> list[BlobId]:
         self.stats.removals[reason] += 1
+        if reason is RemovalReason.QUOTA:
+            self.stats.quota_removals_by_owner[self._entries[key].owner] += 1
         self._tombstones[key] = reason
         if len(self._tombstones) > MAX_TOMBSTONES:
             self._tombstones.popitem(last=False)
@@ -199,6 +276,11 @@ class PrefixIndex:
             return []
         del self._blobs[blob_id]
         self.num_bytes -= blob.num_bytes
+        totals = self._owners[blob.owner]
+        totals.num_blobs -= 1
+        totals.num_bytes -= blob.num_bytes
+        if totals.num_blobs == 0:
+            del self._owners[blob.owner]
         return [blob_id]
 
     def check_integrity(self) -> None:
@@ -207,7 +289,15 @@ class PrefixIndex:
         assert set(self._lru) == set(self._entries), "LRU and entries disagree"
         assert refs == Counter({b: blob.refs for b, blob in self._blobs.items()}), "blob ref counts are wrong"
         assert self.num_bytes == sum(b.num_bytes for b in self._blobs.values()), "byte total drifted"
-        assert all(e.pins >= 0 and e.num_tokens <= self._blobs[e.blob_id].num_tokens for e in self._entries.values())
+        owners: dict[AccountId, OwnerTotals] = {}
+        for blob in self._blobs.values():
+            totals = owners.setdefault(blob.owner, OwnerTotals())
+            totals.num_blobs += 1
+            totals.num_bytes += blob.num_bytes
+        assert owners == self._owners, "per-owner totals drifted"
+        assert all(e.owner == self._blobs[e.blob_id].owner for e in self._entries.values()), "entry in a foreign blob"
+        assert all(e.num_tokens <= self._blobs[e.blob_id].num_tokens for e in self._entries.values())
+        assert all(n > 0 for n in self._pins.values()), "a pin count is not positive"
         assert {k for keys in self._scopes.values() for k in keys} == set(self._entries), "scope sets drifted"
         live_deadlines = {(e.expires_at_s, k) for k, e in self._entries.items()}
         assert live_deadlines <= set(self._deadlines), "an entry has no deadline record"

@@ -2,6 +2,24 @@
 
 Runs on the event loop thread only (plan/commit/release are quick and never wait on the engine), so
 it needs no lock. "now" is read once per operation from the injected clock.
+
+Per-account shares of the budget (`max_account_share`), so one account's writes cannot evict another's
+live entries (a noisy neighbour costs both money and latency). Design decisions:
+- An account may hold `max_account_share × budget_bytes` while another account holds entries. A lone
+  account may use the whole budget: shares protect accounts from each other, so a single-tenant server
+  loses nothing, whatever the share. The default, 0.5, therefore only matters once a second account
+  caches something; 1.0 lets any account fill the whole budget.
+- Eviction order on commit: (1) the writer, if over its share, loses its own least-recently-used
+  unpinned entries until it fits (reason quota); (2) while the total is over budget, accounts over their
+  share lose theirs, LRU among them (quota); (3) only then global LRU (capacity). So an account within
+  its share never loses an entry to make room while another account holds unpinned entries over its
+  share. Pinned entries are never evicted, so an account can stay over its share on pinned entries.
+- Other accounts are trimmed lazily: an account that grew while alone (or that pins kept over its
+  share) is not cut back the moment a second account appears; its surplus is first in line when room
+  is needed and goes at its own next write. Cutting it back eagerly would discard hits that nobody
+  needed the room for.
+- A snapshot larger than what its account may hold (its share, or the budget when alone) is not stored.
+- Quota removals are counted per account over its quota, which is always the owner of what was removed.
 """
 
 from __future__ import annotations
@@ -18,6 +36,7 @@ from cachepoint.clock import Clock
 from cachepoint.engine.protocol import Snapshot
 from cachepoint.models.spec import CachingRules
 from cachepoint.prompt.render import RenderedPrompt
+from cachepoint.types import AccountId
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +47,29 @@ class _Handle:
     keys: tuple[BlockHash, ...]
     decision: Decision
     region: str
+    account: AccountId
 
 
 class PrefixCache:
-    def __init__(self, clock: Clock, budget_bytes: int, store: SnapshotStore | None = None) -> None:
+    def __init__(
+        self, clock: Clock, budget_bytes: int, store: SnapshotStore | None = None, max_account_share: float = 0.5
+    ) -> None:
+        if not 0.0 < max_account_share <= 1.0:
+            raise ValueError(f"max_account_share must be in (0, 1], not {max_account_share}")
         self.clock = clock
         self.budget_bytes = budget_bytes
+        self.max_account_share = max_account_share
         self.index = PrefixIndex()
         self.store = store or MemoryStore()
+
+    @property
+    def share_bytes(self) -> int:
+        """What one account may hold while another account holds entries."""
+        return int(self.max_account_share * self.budget_bytes)
+
+    def limit_bytes(self, account: AccountId) -> int:
+        """What `account` may hold now: its share, or the whole budget while no other account holds entries."""
+        return self.share_bytes if self.index.others_hold_blobs(account) else self.budget_bytes
 
     def plan(self, scope: CacheScope, rendered: RenderedPrompt, rules: CachingRules | None) -> CachePlan:
         if not any(b.checkpoint for b in rendered.boundaries):
@@ -48,7 +82,7 @@ class PrefixCache:
         seed = scope_seed(scope.account_id, scope.region, scope.model_id)
         keys = chain_keys(seed, rendered.tokens, [b.end_tokens for b in rendered.boundaries])
         decision = decide(rendered.boundaries, keys, rules, self.index, seed, now)
-        return self._plan_from(decision, _Handle(seed, keys, decision, scope.region), now)
+        return self._plan_from(decision, _Handle(seed, keys, decision, scope.region, scope.account_id), now)
 
     def match_tokens(self, scope: CacheScope, rendered: RenderedPrompt, rules: CachingRules | None) -> int:
         if rules is None or not scope.caching_enabled or not any(b.checkpoint for b in rendered.boundaries):
@@ -89,21 +123,39 @@ class PrefixCache:
             return
         now = self.clock.now_s()
         snapshot = snapshots[-1]
+        if not self._fits(snapshot, handle.account):
+            return
+        blob_id = self.index.new_blob(snapshot.num_tokens, snapshot.num_bytes, handle.account, handle.region)
+        self.store.put(blob_id, snapshot)
+        freed: list[BlobId] = []
+        for write in handle.decision.writes:
+            freed += self.index.insert(write.key, handle.scope, write.num_tokens, write.ttl, blob_id, now)
+        freed += self._rehome_chain(handle, blob_id, snapshot.num_tokens, now)
+        freed += self.index.trim_owner(handle.account, self.share_bytes)
+        freed += self.index.evict_to(self.budget_bytes, self.share_bytes)
+        self._free(freed)
+
+    def _fits(self, snapshot: Snapshot, account: AccountId) -> bool:
+        """Whether the snapshot may be stored at all; says why not, since the request was billed a write."""
         if snapshot.num_bytes > self.budget_bytes:
             log.warning(
                 "snapshot of %d bytes exceeds the cache budget of %d bytes; not stored",
                 snapshot.num_bytes,
                 self.budget_bytes,
             )
-            return
-        blob_id = self.index.new_blob(snapshot.num_tokens, snapshot.num_bytes, handle.region)
-        self.store.put(blob_id, snapshot)
-        freed: list[BlobId] = []
-        for write in handle.decision.writes:
-            freed += self.index.insert(write.key, handle.scope, write.num_tokens, write.ttl, blob_id, now)
-        freed += self._rehome_chain(handle, blob_id, snapshot.num_tokens, now)
-        freed += self.index.evict_to(self.budget_bytes)
-        self._free(freed)
+            return False
+        if snapshot.num_bytes > self.limit_bytes(account):
+            log.warning(
+                "snapshot of %d bytes exceeds account %s's share of the cache (%g of %d = %d bytes) while other "
+                "accounts hold entries; not stored",
+                snapshot.num_bytes,
+                account,
+                self.max_account_share,
+                self.budget_bytes,
+                self.share_bytes,
+            )
+            return False
+        return True
 
     def _rehome_chain(self, handle: _Handle, blob_id: BlobId, num_tokens: int, now: float) -> list[BlobId]:
         """Older entries on this chain are prefixes of the new snapshot: point them into it, so the
@@ -117,9 +169,10 @@ class PrefixCache:
         return freed
 
     def resize(self, budget_bytes: int) -> None:
-        """Change the byte budget; evicts at once if the live snapshots no longer fit."""
+        """Change the byte budget (and so every share); evicts at once if the live snapshots no longer fit.
+        Accounts left over their smaller share are trimmed lazily, as after a second account appears."""
         self.budget_bytes = budget_bytes
-        self._free(self.index.evict_to(budget_bytes))
+        self._free(self.index.evict_to(budget_bytes, self.share_bytes))
 
     def release(self, plan: CachePlan) -> None:
         handle = plan.handle
@@ -136,6 +189,7 @@ class PrefixCache:
             num_bytes=self.index.num_bytes,
             budget_bytes=self.budget_bytes,
             removals={reason.value: n for reason, n in self.index.stats.removals.items()},
+            quota_evictions_by_account={owner: n for owner, n in self.index.stats.quota_removals_by_owner.items()},
         )
 
     def _free(self, blob_ids: list[BlobId]) -> None:

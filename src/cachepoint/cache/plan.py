@@ -81,7 +81,8 @@ class CacheStats:
     num_snapshots: int = 0
     num_bytes: int = 0
     budget_bytes: int = 0
-    removals: dict[str, int] = field(default_factory=dict)
+    removals: dict[str, int] = field(default_factory=dict)  # by RemovalReason value: ttl, capacity, quota
+    quota_evictions_by_account: dict[str, int] = field(default_factory=dict)  # by the account over its share
     entries_by_region: dict[str, int] = field(default_factory=dict)
     bytes_by_region: dict[str, int] = field(default_factory=dict)
 

@@ -127,7 +127,10 @@ def _report(
     scope: BlockHash,
 ) -> CheckpointReport:
     ttl = boundary.checkpoint.ttl.value  # type: ignore[union-attr]
-    make = lambda outcome, cause=None: CheckpointReport(boundary.block_index, boundary.end_tokens, ttl, outcome, cause)  # noqa: E731
+
+    def make(outcome: Outcome, cause: MissCause | None = None) -> CheckpointReport:
+        return CheckpointReport(boundary.block_index, boundary.end_tokens, ttl, outcome, cause)
+
     if boundary.end_tokens < rules.min_tokens:
         return make(Outcome.BELOW_MINIMUM)
     if not _is_effective(boundary, rules):

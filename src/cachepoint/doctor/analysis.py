@@ -17,14 +17,15 @@ Requests sharing that key form one prefix's history, in time order, and each out
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from cachepoint.api.anthropic import translate as anthropic
 from cachepoint.api.anthropic.schema import InvokeBody
 from cachepoint.api.bedrock import translate as converse
 from cachepoint.api.bedrock.schema import ConverseRequest
+from cachepoint.doctor.records import LogRecord, as_records
 from cachepoint.errors import CachepointError
 from cachepoint.models.catalog import Catalog
 from cachepoint.models.ids import parse_model_identifier
@@ -35,7 +36,7 @@ EDIT_SIMILARITY = 0.9  # shared head + tail of two prefixes, as a share of the l
 EXCERPT = 40
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Request:
     index: int
     time_s: float
@@ -55,7 +56,7 @@ class Request:
     num_checkpoints: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     request: Request
     cause: str
@@ -63,33 +64,32 @@ class Finding:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def to_request(index: int, record: dict[str, Any]) -> Request:
-    source = record.get("input", {})
-    body = source.get("inputBodyJson")
-    prefix, ttl, problem, marks = _prefix(body)
-    model_id = str(record.get("modelId", ""))
+def to_request(index: int, record: LogRecord) -> Request:
+    prefix, ttl, problem, marks = _prefix(record.body)
     return Request(
         index=index,
-        time_s=_seconds(str(record.get("timestamp", "1970-01-01T00:00:00Z"))),
-        request_id=str(record.get("requestId", index)),
-        model_id=model_id,
-        base_model=_base(model_id),
-        region=str(record.get("region", "")),
-        inference_region=str(record.get("inferenceRegion") or record.get("region", "")),
-        read=int(source.get("cacheReadInputTokenCount", 0)),
-        write=int(source.get("cacheWriteInputTokenCount", 0)),
-        uncached=int(source.get("inputTokenCount", 0)),
-        output=int(record.get("output", {}).get("outputTokenCount", 0)),
+        time_s=record.time_s,
+        request_id=record.request_id if record.request_id is not None else str(index),
+        model_id=record.model_id,
+        base_model=_base(record.model_id),
+        region=record.region,
+        inference_region=record.inference_region,
+        read=record.cache_read_tokens,
+        write=record.cache_write_tokens,
+        uncached=record.input_tokens,
+        output=record.output_tokens,
         prefix_text=prefix,
         ttl_s=ttl,
-        error=record.get("errorCode"),
+        error=record.error_code,
         error_message=problem,
         num_checkpoints=marks,
     )
 
 
-def analyse(records: list[dict[str, Any]], catalog: Catalog) -> list[Finding]:
-    requests = [to_request(i, r) for i, r in enumerate(records)]
+def analyse(records: Iterable[LogRecord | Mapping[str, Any]], catalog: Catalog) -> list[Finding]:
+    """One finding per record, in the order given (the reader's is time order). Raw mappings are validated
+    first (`Rejected` if one is invalid); records from `load_records` are already typed."""
+    requests = [to_request(i, r) for i, r in enumerate(as_records(records))]
     history: dict[str, list[Request]] = {}  # prefix key → earlier requests with that prefix
     findings = []
     for request in requests:
@@ -168,22 +168,42 @@ def _closest_edit(request: Request, everything: list[Request]) -> Finding | None
 
 def edit_span(old: str, new: str) -> tuple[int, str, str] | None:
     """Where two prefixes differ, if they differ only in a small edit (shared head + tail ≥ 90%)."""
-    head = 0
-    while head < min(len(old), len(new)) and old[head] == new[head]:
-        head += 1
-    tail = 0
-    while tail < min(len(old), len(new)) - head and old[-1 - tail] == new[-1 - tail]:
-        tail += 1
+    head = _shared_head(old, new)
+    tail = _shared_tail(old[head:], new[head:])
     if head + tail < EDIT_SIMILARITY * max(len(old), len(new)):
         return None
     start = max(0, head - EXCERPT // 2)
     return head, old[start : len(old) - tail + EXCERPT // 2], new[start : len(new) - tail + EXCERPT // 2]
 
 
-def _prefix(body: Any) -> tuple[str | None, int, str | None, int]:
+def _shared_head(a: str, b: str) -> int:
+    """Length of the common prefix, found by halving: slice comparisons run in C, a character loop does not
+    (logged prompts run to hundreds of thousands of characters, compared against every earlier one)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _shared_tail(a: str, b: str) -> int:
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[len(a) - middle :] == b[len(b) - middle :]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _prefix(body: Mapping[str, Any] | None) -> tuple[str | None, int, str | None, int]:
     """(text up to the last checkpoint, its TTL in seconds, the body's validation error, the checkpoint count)."""
     default = Ttl.FIVE_MINUTES.seconds
-    if not isinstance(body, dict):
+    if body is None:
         return None, default, None, 0
     try:
         prompt = _prompt(body)
@@ -194,7 +214,7 @@ def _prefix(body: Any) -> tuple[str | None, int, str | None, int]:
     return (*_text_to_last_checkpoint(prompt), len(prompt.checkpoints()))
 
 
-def _prompt(body: dict[str, Any]) -> Prompt:
+def _prompt(body: Mapping[str, Any]) -> Prompt:
     if "anthropic_version" in body:
         return anthropic.to_prompt(InvokeBody.model_validate(body))
     return converse.to_prompt(ConverseRequest.model_validate(body))
@@ -211,7 +231,9 @@ def _text_to_last_checkpoint(prompt: Prompt) -> tuple[str | None, int, str | Non
 
 
 def _key(request: Request) -> str:
-    return hashlib.sha256(f"{request.base_model}\0{request.prefix_text}".encode()).hexdigest()
+    # surrogatepass: JSON may escape a lone surrogate ("\\ud800"), which strict UTF-8 cannot encode
+    key = f"{request.base_model}\0{request.prefix_text}"
+    return hashlib.sha256(key.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
 def _base(model_id: str) -> str:
@@ -219,7 +241,3 @@ def _base(model_id: str) -> str:
         return parse_model_identifier(model_id).model_id
     except CachepointError:
         return model_id
-
-
-def _seconds(timestamp: str) -> float:
-    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from cachepoint.accounting.pricing import cost_usd, uncached_cost_usd
 from cachepoint.accounting.usage import Usage
+from cachepoint.doctor.records import LogRecord, as_records
+from cachepoint.errors import CachepointError
 from cachepoint.models.catalog import Catalog
 from cachepoint.models.ids import RefKind, parse_model_identifier
 
@@ -39,25 +42,21 @@ class CostReport:
     by: dict[str, dict[str, Totals]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(Totals)))
 
 
-def usage_of(record: dict[str, Any]) -> Usage:
-    source, ext = record.get("input", {}), record.get("cachepoint", {})
-    write = int(source.get("cacheWriteInputTokenCount", 0))
-    write_1h = int(ext.get("cacheWrite1hInputTokenCount", 0))
+def usage_of(record: LogRecord) -> Usage:
     return Usage(
-        input_tokens=int(source.get("inputTokenCount", 0)),
-        output_tokens=int(record.get("output", {}).get("outputTokenCount", 0)),
-        cache_read_tokens=int(source.get("cacheReadInputTokenCount", 0)),
-        cache_write_5m_tokens=write - write_1h,
-        cache_write_1h_tokens=write_1h,
+        input_tokens=record.input_tokens,
+        output_tokens=record.output_tokens,
+        cache_read_tokens=record.cache_read_tokens,
+        cache_write_5m_tokens=record.cache_write_tokens - record.cache_write_1h_tokens,
+        cache_write_1h_tokens=record.cache_write_1h_tokens,
     )
 
 
-def price(record: dict[str, Any], catalog: Catalog) -> tuple[Decimal, Decimal] | None:
-    """(cost, uncached cost) of one record, or None when the model has no configured price."""
-    model_id = str(record.get("modelId", ""))
+def price(record: LogRecord, catalog: Catalog) -> tuple[Decimal, Decimal] | None:
+    """(cost, uncached cost) of one record, or None when the model ID does not parse or has no configured price."""
     try:
-        ref = parse_model_identifier(model_id)
-    except ValueError:
+        ref = parse_model_identifier(record.model_id)
+    except CachepointError:  # "::::", an ARN of garbage: unpriced, like a model we have no price for
         return None
     spec = catalog.get(ref.model_id) if ref.kind is not RefKind.APPLICATION_PROFILE else None
     if spec is None or spec.prices is None:
@@ -67,30 +66,26 @@ def price(record: dict[str, Any], catalog: Catalog) -> tuple[Decimal, Decimal] |
     return cost_usd(usage, spec.prices, factor), uncached_cost_usd(usage, spec.prices, factor)
 
 
-def cost_report(records: list[dict[str, Any]], catalog: Catalog) -> CostReport:
+def cost_report(records: Iterable[LogRecord | Mapping[str, Any]], catalog: Catalog) -> CostReport:
+    """Raw mappings are validated first (`Rejected` if one is invalid); records from `load_records` are typed."""
     report = CostReport()
-    for record in records:
-        if "errorCode" in record:
+    for record in as_records(records):
+        if record.error_code is not None:
             continue
-        dims = {
-            "model": str(record.get("modelId", "")),
-            "region": str(record.get("inferenceRegion") or record.get("region", "")),
-            "account": str(record.get("accountId", "")),
-        }
-        dims |= {f"tag:{k}": v for k, v in record.get("cachepoint", {}).get("tags", {}).items()}
+        dims = {"model": record.model_id, "region": record.inference_region, "account": record.account_id}
+        dims |= {f"tag:{k}": v for k, v in record.tags.items()}
+        usage, priced = usage_of(record), price(record, catalog)  # once per record, not once per dimension
         for totals in [report.total, *(report.by[d][v] for d, v in dims.items())]:
-            _add(totals, record, catalog)
+            _add(totals, usage, priced)
     return report
 
 
-def _add(totals: Totals, record: dict[str, Any], catalog: Catalog) -> None:
-    usage = usage_of(record)
+def _add(totals: Totals, usage: Usage, priced: tuple[Decimal, Decimal] | None) -> None:
     totals.requests += 1
     totals.read += usage.cache_read_tokens
     totals.write += usage.cache_write_tokens
     totals.uncached += usage.input_tokens
     totals.output += usage.output_tokens
-    priced = price(record, catalog)
     if priced is None:
         totals.unpriced += 1
         return

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from cachepoint.doctor.analysis import Finding
 from cachepoint.doctor.costs import CostReport, Totals
+from cachepoint.doctor.skips import Skipped, SkipReason
 
 MISSES = ("region-switch", "region-not-caching", "ttl-expired", "prefix-changed", "below-minimum",
           "too-many-checkpoints", "misplaced-checkpoint", "concurrent-write")  # fmt: skip
+SHOWN_SOURCES = 3  # file names per reason in the one-line summary
+SHOWN_DETAILS = 10  # detail lines under it; --json has every one
 
 
 def diagnosis(findings: list[Finding], costs: CostReport) -> str:
@@ -32,7 +36,7 @@ def diagnosis(findings: list[Finding], costs: CostReport) -> str:
     advice = _advice(findings)
     if advice:
         lines += ["", "advice:"] + [f"- {a}" for a in advice]
-    return "\n".join(lines) + "\n"
+    return "\n".join(map(_printable, lines)) + "\n"
 
 
 def _advice(findings: list[Finding]) -> list[str]:
@@ -60,7 +64,7 @@ def _advice(findings: list[Finding]) -> list[str]:
 def cost_table(costs: CostReport, dimensions: tuple[str, ...] = ("model", "region", "account")) -> str:
     lines = [_row("total", costs.total)]
     for dimension in [*dimensions, *sorted(d for d in costs.by if d.startswith("tag:"))]:
-        lines.append(f"\nby {dimension}:")
+        lines.append(f"\nby {_printable(dimension)}:")
         for value, totals in sorted(costs.by.get(dimension, {}).items()):
             lines.append(_row(value, totals))
     return "\n".join(lines) + "\n"
@@ -68,7 +72,7 @@ def cost_table(costs: CostReport, dimensions: tuple[str, ...] = ("model", "regio
 
 def _row(name: str, t: Totals) -> str:
     unpriced = f" ({t.unpriced} unpriced)" if t.unpriced else ""
-    return (f"  {name:<55} {t.requests:>6} req  hit {t.hit_rate:6.1%}  cost ${_money(t.cost):>10}  "
+    return (f"  {_printable(name):<55} {t.requests:>6} req  hit {t.hit_rate:6.1%}  cost ${_money(t.cost):>10}  "
             f"saved ${_money(t.savings):>10}{unpriced}")  # fmt: skip
 
 
@@ -88,3 +92,47 @@ def _time(seconds: float) -> str:
 
 def as_json(findings: list[Finding]) -> list[dict[str, Any]]:
     return [{"requestId": f.request.request_id, "cause": f.cause, "detail": f.detail, **f.data} for f in findings]
+
+
+def skipped_json(skipped: Sequence[Skipped]) -> list[dict[str, Any]]:
+    return [{"source": s.source, "reason": str(s.reason), "count": s.count, "detail": s.detail} for s in skipped]
+
+
+def skipped_summary(skipped: Sequence[Skipped]) -> str:
+    """One line, e.g. `skipped 3 inputs: 1 malformed gzip (a.json.gz), 2 invalid records (b.jsonl ×2)`."""
+    by_reason: dict[SkipReason, list[Skipped]] = {}
+    for entry in skipped:
+        by_reason.setdefault(entry.reason, []).append(entry)
+    total = sum(s.count for s in skipped)
+    parts = [_skipped_part(reason, entries) for reason, entries in by_reason.items()]
+    return _printable(f"skipped {total} input{'' if total == 1 else 's'}: " + ", ".join(parts))
+
+
+def skipped_text(skipped: Sequence[Skipped], limit: int = SHOWN_DETAILS) -> str:
+    """The summary line, then why, per file and reason (its first occurrence), for the first `limit` entries."""
+    if not skipped:
+        return ""
+    lines = [skipped_summary(skipped)] + [_printable(f"  {s.source}: {s.detail}") for s in skipped[:limit]]
+    if len(skipped) > limit:
+        lines.append(f"  … and {len(skipped) - limit} more (--json lists them all)")
+    return "\n".join(lines) + "\n"
+
+
+def nothing_read(source: str, skipped: Sequence[Skipped]) -> str:
+    why = f"; {skipped_summary(skipped)}" if skipped else ""
+    return _printable(f"no invocation records in {source}{why}")
+
+
+def _skipped_part(reason: SkipReason, entries: list[Skipped]) -> str:
+    count = sum(s.count for s in entries)
+    names = [s.source + (f" ×{s.count}" if s.count > 1 else "") for s in entries[:SHOWN_SOURCES]]
+    if len(entries) > SHOWN_SOURCES:
+        names.append(f"{len(entries) - SHOWN_SOURCES} more")
+    return f"{count} {reason.label(count)} ({', '.join(names)})"
+
+
+def _printable(text: str) -> str:
+    """Log content is untrusted: a control character (a terminal escape) or a lone surrogate is shown escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)

@@ -17,12 +17,14 @@ import functools
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import llama_cpp
 
 from cachepoint.engine.protocol import EngineEvent, Finished, FinishReason, GenerateJob, Prefilled, Snapshot
 
 _SEQ = 0
+_MEASURED: dict[tuple[str, int], tuple[int, int]] = {}  # (model, context) → (KV bytes per token, longest piece)
 
 
 class LlamaCppEngine:
@@ -38,7 +40,10 @@ class LlamaCppEngine:
             verbose=False,
         )
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
-        self._kv_bytes_per_token = self._measure_kv_bytes_per_token()
+        key = (str(model_path), context_tokens)
+        if key not in _MEASURED:  # seconds of work; every Region's engine of the same model shares the answer
+            _MEASURED[key] = (self._measure_kv_bytes_per_token(), self._measure_max_token_bytes())
+        self._kv_bytes_per_token, self._max_token_bytes = _MEASURED[key]
 
     @property
     def context_tokens(self) -> int:
@@ -47,6 +52,10 @@ class LlamaCppEngine:
     @property
     def kv_bytes_per_token(self) -> int:
         return self._kv_bytes_per_token
+
+    @property
+    def max_token_bytes(self) -> int:
+        return self._max_token_bytes
 
     def tokenize(self, text: str, *, special: bool) -> list[int]:
         if not text:
@@ -124,7 +133,7 @@ class LlamaCppEngine:
         if llama_cpp.llama_state_seq_set_data(self._llm.ctx, _pointer(snapshot.data), snapshot.num_bytes, _SEQ) == 0:
             raise RuntimeError("llama.cpp refused the KV snapshot")
 
-    def _memory(self) -> llama_cpp.llama_memory_t:
+    def _memory(self) -> Any:
         return llama_cpp.llama_get_memory(self._llm.ctx)
 
     def _measure_kv_bytes_per_token(self) -> int:
@@ -137,7 +146,10 @@ class LlamaCppEngine:
         more = llama_cpp.llama_state_seq_get_size(self._llm.ctx, _SEQ)
         llama_cpp.llama_memory_clear(self._memory(), True)
         self._llm.n_tokens = 0
-        return (more - one) // 64
+        return int(more - one) // 64
+
+    def _measure_max_token_bytes(self) -> int:
+        return max(len(self.token_bytes(t)) for t in range(llama_cpp.llama_vocab_n_tokens(self._vocab)))
 
     def _first_token(self) -> int:
         return self.tokenize("a", special=False)[0]

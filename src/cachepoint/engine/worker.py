@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -43,7 +43,7 @@ class EngineWorker:
         """Jobs queued or running: the load figure routing looks at."""
         return self._num_jobs
 
-    async def stream(self, job: GenerateJob) -> AsyncIterator[EngineEvent]:
+    async def stream(self, job: GenerateJob) -> AsyncGenerator[EngineEvent, None]:
         self._admit()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()

@@ -18,7 +18,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from cachepoint.errors import ServiceUnavailableError, ValidationError
+from cachepoint.errors import ServiceUnavailableError
 from cachepoint.types import RegionId
 
 
@@ -68,7 +68,7 @@ def policy_named(name: str) -> Policy:
     try:
         return POLICIES[name]
     except KeyError:
-        raise ValidationError(f"unknown routing policy {name!r}; known: {sorted(POLICIES)}") from None
+        raise ValueError(f"unknown routing policy {name!r}; known: {sorted(POLICIES)}") from None
 
 
 def choose(policy: Policy, candidates: Sequence[Candidate], guard: LoadGuard, rng: random.Random) -> Candidate:

@@ -1,9 +1,10 @@
-"""Engines per Region: each Region gets its own engine and queue for each engine name, built on first
-use, so load in one Region is real and independent of another's."""
+"""Engines per Region: each Region gets its own engine and queue for each engine name, so load in one
+Region is real and independent of another's. `start` builds them all before the server listens: a
+model load is seconds of work that must not land on the event loop under the first request."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from cachepoint.engine.protocol import Engine
 from cachepoint.engine.worker import EngineWorker
@@ -24,6 +25,10 @@ class EnginePool:
         self._workers: dict[RegionId, EngineWorker] = {}
         self._tokenizer: Engine | None = None
 
+    def start(self, regions: Iterable[RegionId]) -> None:
+        for region in regions:
+            self._add(region)
+
     @property
     def tokenizer(self) -> Engine:
         if self._tokenizer is None:
@@ -32,14 +37,22 @@ class EnginePool:
             )
         return self._tokenizer
 
+    @property
+    def max_token_bytes(self) -> int:
+        return self.tokenizer.max_token_bytes
+
     def worker(self, region: RegionId) -> EngineWorker:
-        worker = self._workers.get(region)
-        if worker is None:
-            engine = self._take_tokenizer_engine() or self._factory(self.settings)
-            worker = EngineWorker(
-                engine, name=f"{self.settings.name}@{region}", max_queued_jobs=self.settings.max_queued_jobs
-            )
-            self._workers[region] = worker
+        """The Region's worker; one is built here only for a Region that `start` was not given."""
+        return self._workers.get(region) or self._add(region)
+
+    def _add(self, region: RegionId) -> EngineWorker:
+        if region in self._workers:
+            return self._workers[region]
+        engine = self._take_tokenizer_engine() or self._factory(self.settings)
+        worker = EngineWorker(
+            engine, name=f"{self.settings.name}@{region}", max_queued_jobs=self.settings.max_queued_jobs
+        )
+        self._workers[region] = worker
         return worker
 
     def load(self, region: RegionId) -> int:

@@ -11,11 +11,13 @@ import json
 import secrets
 import sqlite3
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cachepoint.errors import ConflictError, ResourceNotFoundError
+from cachepoint.files import FILE_MODE, private_dir, touch_private
 
 MIGRATIONS = [
     """CREATE TABLE profiles (
@@ -29,6 +31,7 @@ MIGRATIONS = [
     """CREATE TABLE logging_configs (account_id TEXT PRIMARY KEY, config TEXT)""",
 ]
 _ID_ALPHABET = string.ascii_lowercase + string.digits
+_IN_MEMORY = ("", ":memory:")  # SQLite's names for a private temporary database: no file to protect
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,8 @@ class AppProfile:
 
 class ProfileStore:
     def __init__(self, path: Path | str) -> None:
-        if isinstance(path, Path):
-            path.parent.mkdir(parents=True, exist_ok=True)
+        if str(path) not in _IN_MEMORY:
+            _make_private(Path(path))
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._migrate()
@@ -95,7 +98,7 @@ class ProfileStore:
                 "INSERT OR REPLACE INTO tags VALUES (?,?,?,?)", [(account_id, arn, k, v) for k, v in tags.items()]
             )
 
-    def untag(self, account_id: str, arn: str, keys: list[str]) -> None:
+    def untag(self, account_id: str, arn: str, keys: Sequence[str]) -> None:  # `list` is the method here
         with self._db:
             self._db.executemany(
                 "DELETE FROM tags WHERE account_id = ? AND arn = ? AND key = ?", [(account_id, arn, k) for k in keys]
@@ -126,7 +129,19 @@ class ProfileStore:
         self._db.close()
 
 
-def _profile(row: tuple[str, ...]) -> AppProfile:
+def _make_private(path: Path) -> None:
+    """The database holds account data: 0600 in a 0700 folder. SQLite creates a new database 0644 (less
+    the umask) but gives its -wal, -shm and -journal files the database file's mode, so the file is made
+    first; the side files of an older, wider database are tightened too."""
+    private_dir(path.parent)
+    touch_private(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.chmod(FILE_MODE)
+
+
+def _profile(row: tuple[Any, ...]) -> AppProfile:
     account, pid, name, description, arn, model_id, regions, copy_from, created, updated = row
     return AppProfile(
         account, pid, name, description, arn, model_id, tuple(json.loads(regions)), copy_from, created, updated

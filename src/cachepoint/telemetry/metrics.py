@@ -2,6 +2,10 @@
 
 Counters get Prometheus' `_total` suffix (`Invocations_total`); latencies are histograms in ms.
 Cache gauges are read from the cache at scrape time, so they are never stale.
+
+Label values are bounded: an identifier that resolved to no model is `invalid`, Regions are known
+ones (unknown Regions are refused before anything is recorded), and past `max_label_values`
+distinct accounts or model IDs (dev mode makes an account per key) further ones count as `other`.
 """
 
 from __future__ import annotations
@@ -17,12 +21,40 @@ from cachepoint.telemetry.records import Invocation
 
 LABELS = ["ModelId", "region", "inference_region", "account"]
 MS_BUCKETS = (50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000)
-CLIENT_ERRORS = {"ValidationException", "AccessDeniedException", "ResourceNotFoundException", "ConflictException"}
+CLIENT_ERRORS = {"ValidationException", "AccessDeniedException", "ResourceNotFoundException", "ConflictException",
+                 "ClientDisconnected"}  # fmt: skip
 THROTTLES = {"ThrottlingException", "ServiceQuotaExceededException"}
+INVALID_MODEL = "invalid"
+OTHER = "other"
+MAX_LABEL_VALUES = 1000
+
+
+class BoundedLabels:
+    """The first `limit` distinct values keep their names; later ones become `other`."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        if len(self._seen) >= self.limit:
+            return OTHER
+        self._seen.add(value)
+        return value
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry, cache_stats: Callable[[], CacheStats]) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        cache_stats: Callable[[], CacheStats],
+        max_label_values: int = MAX_LABEL_VALUES,
+    ) -> None:
+        self._accounts = BoundedLabels(max_label_values)
+        self._models = BoundedLabels(max_label_values)
+
         def counter(name: str, doc: str, labels: list[str] = LABELS) -> Counter:
             return Counter(name, doc, labels, registry=registry)
 
@@ -50,8 +82,15 @@ class Metrics:
         )
         registry.register(_CacheCollector(cache_stats))
 
+    def labels(self, inv: Invocation) -> tuple[str, str, str, str]:
+        model = self._models(inv.model_id) if inv.resolved_model else INVALID_MODEL
+        return model, inv.region, inv.inference_region or inv.region, self._accounts(inv.account_id)
+
+    def count_throttle(self, region: str, account_id: str) -> None:
+        self.throttles.labels("", region, region, self._accounts(account_id)).inc()
+
     def observe(self, inv: Invocation) -> None:
-        labels = (inv.model_id, inv.region, inv.inference_region or inv.region, inv.account_id)
+        labels = self.labels(inv)
         if inv.error_code is not None:
             self._observe_error(inv.error_code, labels)
             return
@@ -73,7 +112,7 @@ class Metrics:
             self.uncached_cost.labels(*labels).inc(float(inv.uncached_cost_usd))
         if inv.latency_ms is not None:
             self.latency.labels(*labels).observe(inv.latency_ms)
-        if inv.first_token_ms is not None and inv.operation.endswith("Stream"):
+        if inv.first_token_ms is not None and inv.streaming:
             self.ttft.labels(*labels).observe(inv.first_token_ms)
 
     def _observe_error(self, code: str, labels: tuple[str, str, str, str]) -> None:

@@ -10,7 +10,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
 from prometheus_client import CollectorRegistry
 
@@ -59,11 +58,10 @@ class Telemetry:
         except Exception:  # the telemetry boundary
             log.exception("recording request %s failed", inv.request_id)
 
-    def count_throttle(self, scope: dict[str, Any], identity: Any) -> None:
-        """A request refused at admission: counted, never logged (it was not an invocation)."""
-        parts = str(scope.get("path", "")).split("/")
-        model_id = unquote(parts[2]) if len(parts) > 3 and parts[1] == "model" else ""
-        self.metrics.throttles.labels(model_id, identity.region, identity.region, identity.account_id).inc()
+    def count_throttle(self, region: str, account_id: str) -> None:
+        """A request refused at admission: counted, never logged (it was not an invocation). Its model is
+        unknown (the body was not read), so the ModelId label is empty."""
+        self.metrics.count_throttle(region, account_id)
 
     def _log_if_enabled(self, inv: Invocation) -> None:
         """The account's own PutModelInvocationLoggingConfiguration wins over the server's [logging] settings."""
@@ -82,6 +80,11 @@ class Telemetry:
             sink.write(entry, inv.timestamp_s)
         self.num_records += 1
 
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """Waits until the sinks have stored every record logged so far (they write on their own threads)."""
+        return all([sink.flush(timeout_s) for sink in self.sinks])  # a list: every sink gets its wait
+
     def close(self) -> None:
+        """Drains and closes the sinks, in order (the local files before their S3 mirror)."""
         for sink in self.sinks:
             sink.close()

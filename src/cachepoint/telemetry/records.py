@@ -24,7 +24,7 @@ class Invocation:
 
     timestamp_s: float
     account_id: str
-    access_key: str | None
+    principal: str
     region: str
     request_id: str
     operation: str
@@ -41,6 +41,8 @@ class Invocation:
     first_token_ms: int | None = None
     tags: dict[str, str] = field(default_factory=dict)
     request_metadata: dict[str, str] | None = None
+    streaming: bool = False
+    resolved_model: bool = True  # False: the identifier named no model (kept out of metric labels)
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ def build_record(inv: Invocation, *, text_delivery: bool, data_prefix: str) -> L
         "schemaVersion": "1.0",
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(inv.timestamp_s)),
         "accountId": inv.account_id,
-        "identity": {"arn": f"arn:aws:iam::{inv.account_id}:user/{inv.access_key or 'anonymous'}"},
+        "identity": {"arn": f"arn:aws:iam::{inv.account_id}:user/{inv.principal}"},
         "region": inv.region,
         "requestId": inv.request_id,
         "operation": inv.operation,

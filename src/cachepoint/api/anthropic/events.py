@@ -7,7 +7,7 @@ and /v1/messages (as SSE):
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -30,8 +30,7 @@ async def anthropic_events(
     inference: InferenceService,
     call: PreparedCall,
     shape: MessageShape,
-    on_result: Callable[[Result], None] | None = None,
-) -> AsyncIterator[AnthropicEvent]:
+) -> AsyncGenerator[AnthropicEvent, None]:
     async with aclosing(inference.stream(call)) as events:
         async for event in events:
             if isinstance(event, Started):
@@ -44,14 +43,12 @@ async def anthropic_events(
                 delta = {"type": "text_delta", "text": event.text}
                 yield "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
             elif isinstance(event, Completed):
-                if on_result is not None:
-                    on_result(event.result)
                 for item in _closing(shape, event.result):
                     yield item
 
 
 def _message_start(shape: MessageShape, usage: Usage) -> dict[str, Any]:
-    message = {
+    message: dict[str, Any] = {
         "id": shape.message_id,
         "type": "message",
         "role": "assistant",

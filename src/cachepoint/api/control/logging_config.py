@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from cachepoint.api.common import call_context, json_body, parse, services_of
+from cachepoint.api.common import call_context, decoded_body, services_of
+from cachepoint.api.decoding import model_decoder
 from cachepoint.api.errors import request_id_of
 from cachepoint.api.validation import coral_message
 
@@ -49,17 +50,16 @@ def _json(body: dict[str, Any], request: Request) -> Response:
 
 
 async def put_logging(request: Request) -> Response:
-    body = parse(PutLoggingIn, await json_body(request), coral_message)
-    config = body.loggingConfig.model_dump(exclude_none=True)
-    services_of(request).inference.profiles.put_logging(call_context(request).account_id, config)
+    body = await decoded_body(request, model_decoder(PutLoggingIn, coral_message))
+    services_of(request).control.put_logging(call_context(request), body.loggingConfig.model_dump(exclude_none=True))
     return _json({}, request)
 
 
 async def get_logging(request: Request) -> Response:
-    _, config = services_of(request).inference.profiles.logging(call_context(request).account_id)
+    config = services_of(request).control.logging(call_context(request))
     return _json({"loggingConfig": config} if config is not None else {}, request)
 
 
 async def delete_logging(request: Request) -> Response:
-    services_of(request).inference.profiles.put_logging(call_context(request).account_id, None)
+    services_of(request).control.put_logging(call_context(request), None)
     return _json({}, request)

@@ -1,0 +1,168 @@
+"""The typed values that cross the service boundary: what a handler asks for, and what comes back.
+
+A handler builds one `InvocationRequest` (who, which operation, the model identifier as written, the
+raw body and the dialect's decoder) and hands it to the service; the service decodes it off the event
+loop, resolves the identifier once into a `Target`, and answers with a `PreparedCall` to run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from cachepoint.accounting.usage import Usage
+from cachepoint.cache.plan import CachePlan
+from cachepoint.engine.protocol import Prefilled
+from cachepoint.errors import CachepointError
+from cachepoint.models.spec import ModelSpec
+from cachepoint.prompt.render import RenderedPrompt
+from cachepoint.routing.regions import Region
+from cachepoint.types import CallContext, Prompt, RegionId, SamplingParams, StopReason
+
+
+class Surface(StrEnum):
+    """How a model identifier is resolved: each surface accepts different identifiers."""
+
+    BEDROCK = "bedrock"  # foundation-model IDs, system and application profiles, ARNs
+    BEDROCK_ANTHROPIC = "bedrock-anthropic"  # the same, restricted to models that take an Anthropic body
+    COUNTING = "counting"  # CountTokens: foundation-model IDs and ARNs only
+    ANTHROPIC = "anthropic"  # /v1: Anthropic's model names (or Bedrock IDs), in the caller's Region
+
+
+@dataclass(frozen=True)
+class OperationFacts:
+    surface: Surface
+    streaming: bool
+    bedrock_logged: bool  # Bedrock's invocation logs know this operation
+
+
+class Operation(StrEnum):
+    CONVERSE = "Converse"
+    CONVERSE_STREAM = "ConverseStream"
+    INVOKE = "InvokeModel"
+    INVOKE_STREAM = "InvokeModelWithResponseStream"
+    COUNT_TOKENS = "CountTokens"
+    MESSAGES = "Messages"  # /v1/messages; streams or not by its body's `stream`
+    COUNT_MESSAGE_TOKENS = "CountMessageTokens"
+
+    @property
+    def facts(self) -> OperationFacts:
+        return OPERATIONS[self]
+
+
+OPERATIONS: Mapping[Operation, OperationFacts] = {
+    Operation.CONVERSE: OperationFacts(Surface.BEDROCK, streaming=False, bedrock_logged=True),
+    Operation.CONVERSE_STREAM: OperationFacts(Surface.BEDROCK, streaming=True, bedrock_logged=True),
+    Operation.INVOKE: OperationFacts(Surface.BEDROCK_ANTHROPIC, streaming=False, bedrock_logged=True),
+    Operation.INVOKE_STREAM: OperationFacts(Surface.BEDROCK_ANTHROPIC, streaming=True, bedrock_logged=True),
+    Operation.COUNT_TOKENS: OperationFacts(Surface.COUNTING, streaming=False, bedrock_logged=False),
+    Operation.MESSAGES: OperationFacts(Surface.ANTHROPIC, streaming=False, bedrock_logged=False),
+    Operation.COUNT_MESSAGE_TOKENS: OperationFacts(Surface.ANTHROPIC, streaming=False, bedrock_logged=False),
+}
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A body decoded and translated to canonical values (in a worker process for large bodies).
+
+    `body` is the JSON as parsed, kept for the invocation log's inputBodyJson. `model` is set when the
+    body names the model (/v1); `stream` when the body asks for a stream. `rejected` is set when the JSON
+    parsed but failed validation: the service raises it, with the body still there for the log."""
+
+    prompt: Prompt
+    sampling: SamplingParams
+    body: Any = None
+    model: str | None = None
+    stream: bool = False
+    rejected: CachepointError | None = None
+
+
+Decoder = Callable[[bytes], Decoded]
+LogOutput = Callable[["Result"], Any]
+
+
+@dataclass(frozen=True)
+class InvocationRequest:
+    ctx: CallContext
+    operation: Operation
+    model_identifier: str  # as written in the path ('' when the body names it)
+    body: bytes
+    decode: Decoder  # a module-level function: it may run in another process
+    log_output: LogOutput = field(default=lambda result: None)  # the log's outputBodyJson for a result
+
+
+@dataclass(frozen=True)
+class Target:
+    """A model identifier resolved once: the catalog row, where it may run, and how it is billed."""
+
+    identifier: str  # as invoked: the ModelId of logs and metrics
+    spec: ModelSpec
+    destinations: tuple[Region, ...]
+    price_factor: Decimal = Decimal(1)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PreparedCall:
+    request: InvocationRequest
+    decoded: Decoded
+    target: Target
+    rendered: RenderedPrompt
+    sampling: SamplingParams
+    started_s: float  # wall clock, for the log's timestamp
+    started_perf_s: float  # monotonic, for latencies
+
+    @property
+    def ctx(self) -> CallContext:
+        return self.request.ctx
+
+    @property
+    def spec(self) -> ModelSpec:
+        return self.target.spec
+
+    @property
+    def streaming(self) -> bool:
+        return self.request.operation.facts.streaming or self.decoded.stream
+
+    @property
+    def had_checkpoint(self) -> bool:
+        return any(b.checkpoint is not None for b in self.rendered.boundaries)
+
+
+@dataclass(frozen=True)
+class Result:
+    text: str
+    stop_reason: StopReason
+    stop_sequence: str | None
+    usage: Usage
+    latency_ms: int
+    first_token_ms: int | None
+    plan: CachePlan
+    inference_region: RegionId
+    spec: ModelSpec
+    prefill: Prefilled | None = None
+
+
+@dataclass(frozen=True)
+class Started:
+    """The cache plan is made and generation is queued: the prompt side of the usage is final."""
+
+    prompt_usage: Usage
+    plan: CachePlan
+    inference_region: RegionId
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Completed:
+    result: Result
+
+
+ServiceEvent = Started | TextDelta | Completed

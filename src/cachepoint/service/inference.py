@@ -1,0 +1,304 @@
+"""The orchestrator: decode → resolve the model → validate → render → cache plan → generate → one Usage.
+
+The API layer calls only this module. Everything that differs between dialects has been translated
+away by the request's decoder, so Converse, InvokeModel and /v1/messages share every rule and number.
+
+Event-loop discipline: decoding runs in worker processes (or in place for small bodies), rendering and
+tokenizing in threads, generation on the engine's own thread; the loop only plans the cache and
+relays events. Cheap bounds (block count, characters against the context window) are checked before
+the expensive steps.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
+from dataclasses import dataclass, field, replace
+
+from cachepoint.accounting.usage import Usage
+from cachepoint.cache.plan import CachePlan, CacheScope, PromptCache
+from cachepoint.clock import Clock
+from cachepoint.engine.protocol import Finished, FinishReason, GenerateJob, Prefilled
+from cachepoint.engine.textstream import TextStream
+from cachepoint.errors import CachepointError, InputTooLongError, InternalError, ValidationError
+from cachepoint.models.catalog import Catalog
+from cachepoint.models.spec import ModelSpec
+from cachepoint.prompt.checkpoints import validate_checkpoints
+from cachepoint.prompt.render import render
+from cachepoint.routing.policy import Candidate, LoadGuard, Policy, choose
+from cachepoint.routing.pool import EnginePool
+from cachepoint.routing.profiles import ProfileStore
+from cachepoint.routing.regions import Region, RegionMap
+from cachepoint.service.calls import (
+    Completed,
+    Decoded,
+    InvocationRequest,
+    PreparedCall,
+    Result,
+    ServiceEvent,
+    Started,
+    Target,
+    TextDelta,
+)
+from cachepoint.service.ledger import Ledger
+from cachepoint.service.offload import Offload
+from cachepoint.service.targets import TargetResolver
+from cachepoint.types import Prompt, RegionId, SamplingParams, StopReason
+
+DEFAULT_MAX_TOKENS = 4096
+
+
+@dataclass(frozen=True)
+class Routing:
+    policy: Policy
+    guard: LoadGuard
+    rng: random.Random
+    per_profile: Mapping[str, Policy] = field(default_factory=dict)
+
+    def policy_for(self, model_identifier: str) -> Policy:
+        return self.per_profile.get(model_identifier, self.policy)
+
+
+_STOP_REASONS = {
+    FinishReason.END_OF_TURN: StopReason.END_TURN,
+    FinishReason.MAX_TOKENS: StopReason.MAX_TOKENS,
+    FinishReason.CONTEXT_FULL: StopReason.CONTEXT_WINDOW_EXCEEDED,
+    FinishReason.CANCELLED: StopReason.END_TURN,
+}
+
+
+class InferenceService:
+    def __init__(
+        self,
+        catalog: Catalog,
+        pools: Mapping[str, EnginePool],
+        cache: PromptCache,
+        regions: RegionMap,
+        routing: Routing,
+        profiles: ProfileStore,
+        *,
+        ledger: Ledger,
+        clock: Clock,
+        offload: Offload | None = None,
+        max_blocks: int = 10_000,
+    ) -> None:
+        self.max_blocks = max_blocks
+        self.catalog = catalog
+        self.pools = dict(pools)
+        self.cache = cache
+        self.regions = regions
+        self.routing = routing
+        self.profiles = profiles
+        self.targets = TargetResolver(catalog, regions, profiles)
+        self.ledger = ledger
+        self.clock = clock
+        self.offload = offload or Offload()
+
+    async def open(self, request: InvocationRequest) -> PreparedCall:
+        """Decode, resolve and render one call; a failure here is recorded and raised."""
+        started_s, started_perf_s = self.clock.now_s(), time.perf_counter()
+        decoded: Decoded | None = None
+        target: Target | None = None
+        try:
+            decoded = await self.offload.decode(request.decode, request.body)
+            if decoded.rejected is not None:
+                raise decoded.rejected
+            target = self._resolve(request, decoded)
+            return await self._prepare(request, decoded, target, started_s, started_perf_s)
+        except Exception as exc:
+            self.ledger.failed(request, started_s, _as_error(exc), decoded, target)
+            raise
+
+    async def count_tokens(self, request: InvocationRequest) -> int:
+        decoded = await self.offload.decode(request.decode, request.body)
+        if decoded.rejected is not None:
+            raise decoded.rejected
+        target = self._resolve(request, decoded)
+        self._check_blocks(decoded.prompt)
+        pool = self.pools[target.spec.engine]
+        rendered = await self.offload.run(render, decoded.prompt, pool.template, pool.tokenizer)
+        return rendered.num_tokens
+
+    async def complete(self, call: PreparedCall) -> Result:
+        async with aclosing(self.stream(call)) as events:
+            async for event in events:
+                if isinstance(event, Completed):
+                    return event.result
+        raise AssertionError("a stream always ends with Completed")
+
+    async def stream(self, call: PreparedCall) -> AsyncGenerator[ServiceEvent, None]:
+        """The call's events; its outcome is recorded once, whichever way the stream ends."""
+        result: Result | None = None
+        try:
+            async for event in self._events(call):
+                if isinstance(event, Completed):
+                    result = event.result
+                yield event
+        except Exception as exc:
+            self.ledger.failed(call.request, call.started_s, _as_error(exc), call.decoded, call.target)
+            raise
+        except BaseException:  # closed early: done if the result was out, else the client left
+            if result is None:
+                self.ledger.disconnected(call)
+            else:
+                self.ledger.succeeded(call, result)
+            raise
+        if result is not None:
+            self.ledger.succeeded(call, result)
+
+    def close(self) -> None:
+        self.offload.close()
+        for pool in self.pools.values():
+            pool.close()
+
+    # -- preparing --------------------------------------------------------------------------------
+    def _resolve(self, request: InvocationRequest, decoded: Decoded) -> Target:
+        identifier = decoded.model or request.model_identifier
+        return self.targets.resolve(request.ctx, identifier, request.operation.facts.surface)
+
+    async def _prepare(
+        self, request: InvocationRequest, decoded: Decoded, target: Target, started_s: float, started_perf_s: float
+    ) -> PreparedCall:
+        prompt, spec = decoded.prompt, target.spec
+        self._check_blocks(prompt)
+        validate_checkpoints(prompt, spec.caching)
+        pool = self.pools[spec.engine]
+        limit = _context_limit(spec, pool)
+        _check_characters(prompt, limit, pool.max_token_bytes)
+        rendered = await self.offload.run(render, prompt, pool.template, pool.tokenizer)
+        if rendered.num_tokens > limit:
+            raise InputTooLongError(rendered.num_tokens, limit)
+        sampling = replace(decoded.sampling, max_tokens=_max_tokens(decoded.sampling, spec))
+        return PreparedCall(request, decoded, target, rendered, sampling, started_s, started_perf_s)
+
+    def _check_blocks(self, prompt: Prompt) -> None:
+        num_blocks = sum(len(blocks) for _, blocks in prompt.sections())
+        if num_blocks > self.max_blocks:
+            raise ValidationError(f"The request has {num_blocks} content blocks; the maximum is {self.max_blocks}.")
+
+    # -- running ----------------------------------------------------------------------------------
+    async def _events(self, call: PreparedCall) -> AsyncGenerator[ServiceEvent, None]:
+        region = self._route(call)
+        plan = self.cache.plan(self._scope(call, region), call.rendered, call.spec.caching)
+        try:
+            yield Started(_usage(call, plan, num_output=0), plan, region.region_id)
+            async with aclosing(self._generate(call, plan, region.region_id)) as events:
+                async for event in events:
+                    yield event
+        finally:
+            self.cache.release(plan)
+
+    def _route(self, call: PreparedCall) -> Region:
+        """Choose the destination Region; a direct call has one candidate, its own Region."""
+        up = [r for r in call.target.destinations if not r.down]
+        if not up:
+            raise ValidationError("None of the model's Regions is available.")
+        if len(up) == 1:  # nothing to rank: skip hashing the prompt once more for a cache lookup
+            return up[0]
+        pool = self.pools[call.spec.engine]
+        candidates = [
+            Candidate(
+                r.region_id,
+                pool.load(r.region_id),
+                self.cache.match_tokens(self._scope(call, r), call.rendered, call.spec.caching),
+                is_source=r.region_id == call.ctx.region,
+                caches=r.caches(call.spec.model_id),
+            )
+            for r in up
+        ]
+        policy = self.routing.policy_for(call.target.identifier)
+        chosen = choose(policy, candidates, self.routing.guard, self.routing.rng)
+        return next(r for r in up if r.region_id == chosen.region_id)
+
+    def _scope(self, call: PreparedCall, region: Region) -> CacheScope:
+        enabled = region.caches(call.spec.model_id)
+        return CacheScope(call.ctx.account_id, region.region_id, call.spec.model_id, enabled)
+
+    async def _generate(
+        self, call: PreparedCall, plan: CachePlan, region: RegionId
+    ) -> AsyncGenerator[ServiceEvent, None]:
+        job = GenerateJob(
+            call.rendered.tokens,
+            call.sampling,
+            plan.restore,
+            plan.restore_tokens if plan.restore else 0,
+            plan.capture_at,
+        )
+        text = TextStream(call.sampling.stop_sequences)
+        worker = self.pools[call.spec.engine].worker(region)
+        num_output, finish, first_token_s, prefill = 0, FinishReason.CANCELLED, None, None
+        async with aclosing(worker.stream(job)) as events:
+            async for event in events:
+                if isinstance(event, Prefilled):
+                    prefill = event
+                    self.cache.commit(plan, event.snapshots)
+                elif isinstance(event, Finished):
+                    finish = event.reason
+                else:
+                    num_output += 1
+                    if delta := text.push(worker.engine.token_bytes(event)):
+                        first_token_s = first_token_s or time.perf_counter()
+                        yield TextDelta(delta)
+                    if text.stop_sequence is not None:
+                        break
+        if tail := text.finish():
+            first_token_s = first_token_s or time.perf_counter()
+            yield TextDelta(tail)
+        result = _result(call, plan, text, num_output, finish, first_token_s)
+        yield Completed(replace(result, prefill=prefill, inference_region=region))
+
+
+def _as_error(exc: BaseException) -> CachepointError:
+    return exc if isinstance(exc, CachepointError) else InternalError("internal error")
+
+
+def _result(
+    call: PreparedCall, plan: CachePlan, text: TextStream, num_output: int, finish: FinishReason, first_s: float | None
+) -> Result:
+    now = time.perf_counter()
+    stop = StopReason.STOP_SEQUENCE if text.stop_sequence is not None else _STOP_REASONS[finish]
+    usage = _usage(call, plan, num_output)
+    first_ms = None if first_s is None else int((first_s - call.started_perf_s) * 1000)
+    latency_ms = int((now - call.started_perf_s) * 1000)
+    return Result(text.text, stop, text.stop_sequence, usage, latency_ms, first_ms, plan, call.ctx.region, call.spec)
+
+
+def _usage(call: PreparedCall, plan: CachePlan, num_output: int) -> Usage:
+    cached = plan.read_tokens + plan.write_5m_tokens + plan.write_1h_tokens
+    return Usage(
+        input_tokens=call.rendered.num_tokens - cached,
+        output_tokens=num_output,
+        cache_read_tokens=plan.read_tokens,
+        cache_write_5m_tokens=plan.write_5m_tokens,
+        cache_write_1h_tokens=plan.write_1h_tokens,
+        had_checkpoint=call.had_checkpoint,
+    )
+
+
+def _max_tokens(sampling: SamplingParams, spec: ModelSpec) -> int:
+    if sampling.max_tokens is None:
+        return min(DEFAULT_MAX_TOKENS, spec.max_output_tokens)
+    if sampling.max_tokens > spec.max_output_tokens:
+        limit = spec.max_output_tokens
+        raise ValidationError(
+            f"The maximum tokens you requested exceeds the model limit of {limit}. "
+            f"Try again with a maximum tokens value that is lower than {limit}."
+        )
+    return sampling.max_tokens
+
+
+def _context_limit(spec: ModelSpec, pool: EnginePool) -> int:
+    # The local engine needs one free position to generate; its window is usually the binding limit.
+    return min(spec.context_window, pool.tokenizer.context_tokens - 1)
+
+
+def _check_characters(prompt: Prompt, limit_tokens: int, max_token_bytes: int) -> None:
+    """Refuse a prompt that cannot fit before tokenizing it: no token covers more than `max_token_bytes`
+    bytes, and a character is at least one byte, so it has at least characters / max_token_bytes tokens."""
+    num_chars = sum(len(block.text) for _, blocks in prompt.sections() for block in blocks)
+    at_least = math.ceil(num_chars / max(max_token_bytes, 1))
+    if at_least > limit_tokens:
+        raise InputTooLongError(at_least, limit_tokens)

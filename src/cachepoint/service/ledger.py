@@ -1,0 +1,89 @@
+"""Every call's outcome → one telemetry `Invocation`, built from typed values in one place.
+
+The service calls it at exactly three points: a failure before the call could run, the end of a
+call's stream (success), and a stream abandoned by its client. Recording never fails the call.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from cachepoint.accounting.pricing import cost_usd, uncached_cost_usd
+from cachepoint.errors import CachepointError, ClientDisconnectedError
+from cachepoint.service.calls import Decoded, InvocationRequest, PreparedCall, Result, Target
+from cachepoint.telemetry.records import Invocation
+from cachepoint.telemetry.recorder import Telemetry
+
+
+class Ledger:
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.telemetry = telemetry
+
+    def failed(
+        self,
+        request: InvocationRequest,
+        started_s: float,
+        error: CachepointError,
+        decoded: Decoded | None = None,
+        target: Target | None = None,
+    ) -> None:
+        named = decoded.model if decoded and decoded.model else request.model_identifier
+        fields = _invocation(
+            request, started_s, target.identifier if target else named, decoded.body if decoded else None
+        )
+        fields |= {
+            "error_code": error.bedrock_code,
+            "resolved_model": target is not None,
+            "streaming": request.operation.facts.streaming or bool(decoded and decoded.stream),
+        }
+        self.telemetry.record(Invocation(**fields))
+
+    def succeeded(self, call: PreparedCall, result: Result) -> None:
+        cost, uncached = _costs(call, result)
+        fields = _invocation(call.request, call.started_s, call.target.identifier, call.decoded.body) | {
+            "usage": result.usage,
+            "output_body": call.request.log_output(result),
+            "inference_region": result.inference_region,
+            "reports": result.plan.reports,
+            "cost_usd": cost,
+            "uncached_cost_usd": uncached,
+            "latency_ms": result.latency_ms,
+            "first_token_ms": result.first_token_ms,
+            "tags": dict(call.target.tags),
+            "streaming": call.streaming,
+        }
+        self.telemetry.record(Invocation(**fields))
+
+    def disconnected(self, call: PreparedCall) -> None:
+        self.failed(call.request, call.started_s, ClientDisconnectedError(), call.decoded, call.target)
+
+
+def _invocation(request: InvocationRequest, started_s: float, model_id: str, body: Any) -> dict[str, Any]:
+    ctx = request.ctx
+    return {
+        "timestamp_s": started_s,
+        "account_id": ctx.account_id,
+        "principal": ctx.principal,
+        "region": ctx.region,
+        "request_id": ctx.request_id,
+        "operation": request.operation.value,
+        "model_id": model_id,
+        "input_body": body,
+        "request_metadata": _metadata(body),
+    }
+
+
+def _costs(call: PreparedCall, result: Result) -> tuple[Decimal | None, Decimal | None]:
+    prices = call.spec.prices
+    if prices is None:
+        return None, None
+    factor = call.target.price_factor
+    return cost_usd(result.usage, prices, factor), uncached_cost_usd(result.usage, prices, factor)
+
+
+def _metadata(body: Any) -> dict[str, str] | None:
+    metadata = body.get("requestMetadata") if isinstance(body, dict) else None
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        return None
+    return metadata

@@ -1,0 +1,70 @@
+"""Model identifier → `Target`, once per call, for every operation.
+
+Before this existed, identifiers were resolved in four places (Converse, InvokeModel's Anthropic-body
+check, cost, tags), and an application-profile ARN that Converse accepted got a 400 from InvokeModel.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from cachepoint.errors import ResourceNotFoundError, ValidationError
+from cachepoint.models.catalog import Catalog
+from cachepoint.models.ids import INVALID_IDENTIFIER, ModelRef, RefKind, parse_model_identifier
+from cachepoint.models.resolve import resolve_counting_spec, resolve_spec
+from cachepoint.models.spec import ModelSpec
+from cachepoint.routing.profiles import ProfileStore
+from cachepoint.routing.regions import Region, RegionMap
+from cachepoint.service.calls import Surface, Target
+from cachepoint.types import CallContext
+
+
+class TargetResolver:
+    def __init__(self, catalog: Catalog, regions: RegionMap, profiles: ProfileStore) -> None:
+        self.catalog = catalog
+        self.regions = regions
+        self.profiles = profiles
+
+    def resolve(self, ctx: CallContext, identifier: str, surface: Surface) -> Target:
+        if surface is Surface.ANTHROPIC:
+            return self._anthropic(ctx, identifier)
+        ref = parse_model_identifier(identifier)
+        if surface is Surface.COUNTING:
+            return Target(identifier, resolve_counting_spec(ref, self.catalog), self._own(ctx))
+        target = self._application(ctx, ref) if ref.kind is RefKind.APPLICATION_PROFILE else self._bedrock(ctx, ref)
+        if surface is Surface.BEDROCK_ANTHROPIC and not target.spec.speaks_anthropic:
+            raise ValidationError(
+                f"InvokeModel bodies are supported for Anthropic models; use Converse for {target.spec.name}."
+            )
+        return target
+
+    def _anthropic(self, ctx: CallContext, name: str) -> Target:
+        spec = self.catalog.by_anthropic_name(name)
+        if spec is None:
+            raise ResourceNotFoundError(f"model: {name}")
+        return Target(name, spec, self._own(ctx))
+
+    def _bedrock(self, ctx: CallContext, ref: ModelRef) -> Target:
+        spec = resolve_spec(ref, self.catalog)
+        if ref.kind is RefKind.SYSTEM_PROFILE:
+            return Target(ref.raw, spec, self.regions.destinations(str(ref.geo), ctx.region), _factor(spec, ref))
+        return Target(ref.raw, spec, self._own(ctx))
+
+    def _application(self, ctx: CallContext, ref: ModelRef) -> Target:
+        profile = self.profiles.get(ctx.account_id, ref.model_id)
+        spec = self.catalog.get(profile.model_id) if profile else None
+        if profile is None or spec is None:
+            raise ValidationError(INVALID_IDENTIFIER)
+        destinations = tuple(self.regions.region(r) for r in profile.regions if r in self.regions.regions)
+        if not destinations:
+            raise ValidationError(INVALID_IDENTIFIER)
+        source = parse_model_identifier(profile.copy_from)  # `global.` copies keep the global price
+        tags = self.profiles.tags(ctx.account_id, ref.raw)
+        return Target(ref.raw, spec, destinations, _factor(spec, source), tags)
+
+    def _own(self, ctx: CallContext) -> tuple[Region, ...]:
+        return (self.regions.region(ctx.region),)
+
+
+def _factor(spec: ModelSpec, ref: ModelRef) -> Decimal:
+    return spec.global_price_factor if ref.geo == "global" else Decimal(1)
