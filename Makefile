@@ -12,6 +12,7 @@ serve: $(VENV_STAMP)
 test: $(VENV_STAMP)
 	bash scripts/ensure-chromium.sh
 	.venv/bin/ruff check src tests bench
+	.venv/bin/mypy
 	.venv/bin/python -m pytest -q $(ARGS)
 
 bench: $(VENV_STAMP)

@@ -20,7 +20,7 @@ MODEL = "us.anthropic.claude-sonnet-4-20250514-v1:0"
 DOC = "The archive holds letters from the harbour master about shipments and weather. " * 40
 
 
-def record(request_id: str, when: str = "2026-11-20T10:00:00Z", *, read: int = 1500, write: int = 0,
+def record(request_id: str, when: str = "2026-11-20T10:05:00Z", *, read: int = 1500, write: int = 0,
            region: str = "us-west-2", system: str = DOC, **extra: Any) -> dict[str, Any]:  # fmt: skip
     body = {"system": [{"text": system}, {"cachePoint": {"type": "default"}}],
             "messages": [{"role": "user", "content": [{"text": f"question {request_id}"}]}]}  # fmt: skip
@@ -61,6 +61,7 @@ def write_hostile_folder(root: Path, outside: Path) -> dict[str, Expected]:
     expected = {
         "good.jsonl": _good(root),
         "malformed.json.gz": _malformed_gzip(root),
+        "malformed-header.json.gz": _malformed_header(root),
         "truncated.json.gz": _truncated_gzip(root),
         "deep.jsonl": _deep(root),
         "not-objects.jsonl": _not_objects(root),
@@ -85,9 +86,15 @@ def _good(root: Path) -> Expected:
 
 
 def _malformed_gzip(root: Path) -> Expected:
-    (root / "malformed.json.gz").write_bytes(gzip.compress(line(record("mal-1"))) + b"\x1f\x8b\x08\x00garbage!")
-    (root / "malformed-header.json.gz").write_bytes(b"\x1f\x8bnot a gzip header at all")
+    # a good member, then a second one with a sound header and deflate data of a reserved block type
+    garbage = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + b"\xff" * 16
+    (root / "malformed.json.gz").write_bytes(gzip.compress(line(record("mal-1"))) + garbage)
     return Expected(["mal-1"], {SkipReason.MALFORMED_GZIP: 1})
+
+
+def _malformed_header(root: Path) -> Expected:
+    (root / "malformed-header.json.gz").write_bytes(b"\x1f\x8bnot a gzip header at all")
+    return Expected([], {SkipReason.MALFORMED_GZIP: 1})
 
 
 def _truncated_gzip(root: Path) -> Expected:
@@ -98,7 +105,8 @@ def _truncated_gzip(root: Path) -> Expected:
 
 def _deep(root: Path) -> Expected:
     deep = "[" * 1000 + "]" * 1000
-    nested = with_input("deep-100", inputBodyJson={"messages": json.loads("[" * 100 + "]" * 100)})
+    # 500 deep parses, but pydantic and the translators would recurse through it
+    nested = with_input("deep-500", inputBodyJson={"messages": json.loads("[" * 500 + "]" * 500)})
     (root / "deep.jsonl").write_bytes(line(record("deep-ok")) + deep.encode() + b"\n" + line(nested))
     return Expected(["deep-ok"], {SkipReason.TOO_DEEP: 2})
 

@@ -35,6 +35,9 @@ def test_invalid_values_are_refused() -> None:
         settings_from_table({"accounts": {"K": "123"}})
 
 
+FAKE = {"engines": {"default": {"kind": "fake"}}}  # a unit test builds services without loading a model
+
+
 def test_unknown_engine_reference_is_refused_at_build() -> None:
     from cachepoint.bootstrap import build_services
     from cachepoint.routing.profiles import ProfileStore
@@ -50,7 +53,9 @@ def test_per_profile_routing_policy() -> None:
     from cachepoint.routing.profiles import ProfileStore
 
     profile = "apac.anthropic.claude-sonnet-4-20250514-v1:0"
-    settings = settings_from_table({"routing": {"policy": "cache-affinity", "profiles": {profile: "bedrock"}}})
+    settings = settings_from_table(
+        {"routing": {"policy": "cache-affinity", "profiles": {profile: "bedrock"}}} | FAKE
+    )
     routing = build_services(settings, profiles=ProfileStore(":memory:")).inference.routing
     assert routing.policy_for(profile) is choose_bedrock
     assert routing.policy_for("us." + profile[5:]) is choose_cache_affinity
@@ -75,5 +80,5 @@ def test_a_zero_cache_budget_runs_without_a_cache() -> None:
     from cachepoint.cache.plan import NullCache
     from cachepoint.routing.profiles import ProfileStore
 
-    settings = settings_from_table({"cache": {"max_bytes": 0}})
+    settings = settings_from_table({"cache": {"max_bytes": 0}} | FAKE)
     assert isinstance(build_services(settings, profiles=ProfileStore(":memory:")).inference.cache, NullCache)

@@ -15,6 +15,12 @@ from typing import Any
 import pydantic
 
 
+def coral_value_error(field: str, value: object, constraint: str) -> str:
+    """One Coral validation error for a value checked outside pydantic (query parameters)."""
+    item = f"Value '{_short(value)}' at '{field}' failed to satisfy constraint: {constraint}"
+    return f"1 validation error detected: {item}"
+
+
 def coral_message(error: pydantic.ValidationError) -> str:
     items = [_coral_item(e) for e in error.errors()]
     noun = "error" if len(items) == 1 else "errors"
@@ -38,10 +44,12 @@ def _constraint(e: Any) -> str:
         return f"Member must have value less than or equal to {_number(ctx.get('le', ctx.get('lt')))}"
     if kind == "literal_error":
         return f"Member must satisfy enum value set: [{ctx.get('expected', '').replace(chr(39), '')}]"
-    if kind in ("too_short", "too_long"):
-        return f"Member must have length {'greater' if kind == 'too_short' else 'less'} than or equal to " + str(
-            ctx.get("min_length", ctx.get("max_length"))
-        )
+    if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
+        bound = "greater" if kind.endswith("too_short") else "less"
+        return f"Member must have length {bound} than or equal to {ctx.get('min_length', ctx.get('max_length'))}"
+    if kind == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern", "")).removeprefix("^").removesuffix("$")
+        return f"Member must satisfy regular expression pattern: {pattern}"
     return f"Member must be valid ({e['msg']})"
 
 

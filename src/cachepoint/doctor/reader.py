@@ -95,9 +95,9 @@ def load_records(source: str, limits: Limits = DEFAULT_LIMITS) -> LoadResult:
 
 def _read(blob: _Blob, limits: Limits, tally: Tally) -> list[LogRecord]:
     records: list[LogRecord] = []
+    content = inflate(blob.chunks(), limits.max_file_bytes, limits.max_inflate_ratio)  # lazy: nothing read yet
     try:
-        for location, decoded in _documents(inflate(blob.chunks(), limits.max_file_bytes, limits.max_inflate_ratio),
-                                            limits):  # fmt: skip
+        for location, decoded in _documents(content, limits):
             record = _record(blob.name, location, decoded, tally)
             if record is not None:
                 records.append(record)
@@ -279,7 +279,7 @@ def _read_local(path: Path, *, follow: bool) -> Iterator[bytes]:
 
 
 def _s3_blobs(uri: str, tally: Tally) -> Iterator[_Blob]:
-    import boto3  # type: ignore[import-untyped]  # only when reading from S3
+    import boto3  # only when reading from S3
 
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     client = boto3.client("s3")
@@ -290,7 +290,7 @@ def _s3_blobs(uri: str, tally: Tally) -> Iterator[_Blob]:
 
 def _s3_keys(client: Any, bucket: str, prefix: str, tally: Tally) -> list[str]:
     """Every key first, then reading: a listing that fails midway keeps the keys it found."""
-    from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+    from botocore.exceptions import BotoCoreError, ClientError
 
     keys: list[str] = []
     try:

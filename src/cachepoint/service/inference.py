@@ -109,6 +109,7 @@ class InferenceService:
             target = self._resolve(request, decoded)
             return await self._prepare(request, decoded, target, started_s, started_perf_s)
         except Exception as exc:
+            target = target or self._resolve_quietly(request, decoded)  # so the failure counts under its model
             self.ledger.failed(request, started_s, _as_error(exc), decoded, target)
             raise
 
@@ -158,6 +159,13 @@ class InferenceService:
     def _resolve(self, request: InvocationRequest, decoded: Decoded) -> Target:
         identifier = decoded.model or request.model_identifier
         return self.targets.resolve(request.ctx, identifier, request.operation.facts.surface)
+
+    def _resolve_quietly(self, request: InvocationRequest, decoded: Decoded | None) -> Target | None:
+        identifier = decoded.model if decoded and decoded.model else request.model_identifier
+        try:
+            return self.targets.resolve(request.ctx, identifier, request.operation.facts.surface)
+        except CachepointError:
+            return None
 
     async def _prepare(
         self, request: InvocationRequest, decoded: Decoded, target: Target, started_s: float, started_perf_s: float

@@ -70,6 +70,7 @@ def _invocation(request: InvocationRequest, started_s: float, model_id: str, bod
         "operation": request.operation.value,
         "model_id": model_id,
         "input_body": body,
+        "input_bytes": request.body,
         "request_metadata": _metadata(body),
     }
 

@@ -42,6 +42,7 @@ class Invocation:
     tags: dict[str, str] = field(default_factory=dict)
     request_metadata: dict[str, str] | None = None
     streaming: bool = False
+    input_bytes: bytes | None = None  # the body as received: a large one is offloaded as is, never re-encoded
     resolved_model: bool = True  # False: the identifier named no model (kept out of metric labels)
 
 
@@ -81,7 +82,12 @@ def build_record(inv: Invocation, *, text_delivery: bool, data_prefix: str) -> L
 
 def _input(inv: Invocation, text: bool, prefix: str, offloaded: dict[str, bytes]) -> dict[str, Any]:
     section: dict[str, Any] = {"inputContentType": "application/json"}
-    if text:
+    if text and inv.input_bytes is not None and len(inv.input_bytes) > LARGE_BODY_BYTES:
+        # re-encoding a 20 MB body would hold the interpreter for a tenth of a second; it is JSON already
+        key = f"data/{inv.request_id}_input.json.gz"
+        offloaded[key] = inv.input_bytes
+        section["inputBodyS3Path"] = f"{prefix}{key}"
+    elif text and inv.input_body is not None:
         section |= _body("input", inv.input_body, inv.request_id, prefix, offloaded)
     usage = inv.usage
     section["inputTokenCount"] = usage.input_tokens if usage else 0

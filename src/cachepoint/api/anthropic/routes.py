@@ -41,7 +41,8 @@ async def messages(request: Request) -> Response:
 
 async def count_tokens(request: Request) -> Response:
     req = await invocation(request, Operation.COUNT_MESSAGE_TOKENS, "", decode.count_tokens_body)
-    return JSONResponse({"input_tokens": await services_of(request).inference.count_tokens(req)})
+    count = await services_of(request).inference.count_tokens(req)
+    return JSONResponse({"input_tokens": count}, headers={"request-id": request_id_of(request)})
 
 
 async def _sse(events: AsyncGenerator[AnthropicEvent, None]) -> AsyncGenerator[bytes, None]:

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from cachepoint.accounting.usage import converse_usage
 from cachepoint.api.anthropic.events import MessageShape, anthropic_events
 from cachepoint.api.bedrock import decode
+from cachepoint.api.bedrock.headers import echoed_headers
 from cachepoint.api.bedrock.responses import converse_body, new_message_id, offers_one_hour
 from cachepoint.api.common import invocation, services_of
 from cachepoint.api.errors import request_id_of, stream_exception_payload
@@ -51,6 +52,7 @@ async def _converse_frames(inference: InferenceService, call: PreparedCall) -> A
 
 async def invoke_stream_op(request: Request, model_id: str) -> Response:
     inference = services_of(request).inference
+    echoed = echoed_headers(request)
     chunks: list[dict[str, Any]] = []  # the log's outputBodyJson: every decoded chunk, as Bedrock logs it
 
     def logged(result: Result) -> list[dict[str, Any]]:
@@ -60,7 +62,7 @@ async def invoke_stream_op(request: Request, model_id: str) -> Response:
     call = await inference.open(req)
     shape = MessageShape(new_message_id(), call.spec.response_model_name, offers_one_hour(call.spec), True)
     frames = _chunk_frames(inference, call, shape, chunks)
-    return _eventstream(request, frames, {"X-Amzn-Bedrock-Content-Type": "application/json"})
+    return _eventstream(request, frames, {"X-Amzn-Bedrock-Content-Type": "application/json"} | echoed)
 
 
 async def _chunk_frames(

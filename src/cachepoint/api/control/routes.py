@@ -13,7 +13,7 @@ from cachepoint.api.common import call_context, decoded_body, services_of
 from cachepoint.api.control import shapes
 from cachepoint.api.decoding import model_decoder
 from cachepoint.api.errors import request_id_of
-from cachepoint.api.validation import coral_message
+from cachepoint.api.validation import coral_message, coral_value_error
 from cachepoint.errors import ValidationError
 from cachepoint.service.control import ControlService, SystemProfile
 from cachepoint.types import CallContext
@@ -60,14 +60,30 @@ def _control(request: Request) -> tuple[CallContext, ControlService]:
     return call_context(request), services_of(request).control
 
 
+# ListFoundationModels' query filters: parameter → (summary member, enum values or None for free text)
+MODEL_FILTERS: dict[str, tuple[str, tuple[str, ...] | None]] = {
+    "byProvider": ("providerName", None),
+    "byInferenceType": ("inferenceTypesSupported", ("ON_DEMAND", "PROVISIONED")),
+    "byOutputModality": ("outputModalities", ("TEXT", "IMAGE", "EMBEDDING")),
+    "byCustomizationType": ("customizationsSupported", ("FINE_TUNING", "CONTINUED_PRE_TRAINING", "DISTILLATION")),
+}
+
+
 async def list_foundation_models(request: Request) -> Response:
     ctx, control = _control(request)
-    provider = request.query_params.get("byProvider", "").lower()
-    kind = request.query_params.get("byInferenceType")
     summaries = [shapes.model_summary(spec, ctx.region) for spec in control.models()]
-    summaries = [s for s in summaries if not provider or s["providerName"].lower() == provider]
-    summaries = [s for s in summaries if not kind or kind in s["inferenceTypesSupported"]]
+    for parameter, (member, allowed) in MODEL_FILTERS.items():
+        value = request.query_params.get(parameter)
+        if value is None:
+            continue
+        if allowed is not None and value not in allowed:
+            raise ValidationError(coral_enum(parameter, value, ", ".join(allowed)))
+        summaries = [s for s in summaries if _matches(s[member], value)]
     return _json({"modelSummaries": summaries}, request)
+
+
+def _matches(member: str | list[str], value: str) -> bool:
+    return value in member if isinstance(member, list) else member.lower() == value.lower()
 
 
 async def get_foundation_model(request: Request) -> Response:
@@ -80,7 +96,7 @@ async def list_profiles(request: Request) -> Response:
     ctx, control = _control(request)
     kind = request.query_params.get("type", "SYSTEM_DEFINED")
     if kind not in ("SYSTEM_DEFINED", "APPLICATION"):
-        raise ValidationError(coral_enum("type", kind[:64], "SYSTEM_DEFINED, APPLICATION"))
+        raise ValidationError(coral_enum("type", kind, "SYSTEM_DEFINED, APPLICATION"))
     start, size = _page(request)
     if kind == "SYSTEM_DEFINED":
         items = [_profile_shape(ctx, p) for p in control.system_profiles(ctx)]
@@ -98,8 +114,11 @@ def _page(request: Request) -> tuple[int, int]:
         start = int(request.query_params.get("nextToken", "0"))
     except ValueError:
         raise ValidationError("Invalid pagination parameters.") from None
-    if not 1 <= size <= 1000 or start < 0:
-        raise ValidationError("maxResults must be 1..1000.")
+    if not 1 <= size <= 1000:
+        bound = "greater than or equal to 1" if size < 1 else "less than or equal to 1000"
+        raise ValidationError(coral_value_error("maxResults", size, f"Member must have value {bound}"))
+    if start < 0:
+        raise ValidationError("Invalid pagination parameters.")
     return start, size
 
 
@@ -152,7 +171,4 @@ async def list_tags(request: Request) -> Response:
 
 
 def coral_enum(field: str, value: str, allowed: str) -> str:
-    return (
-        f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: "
-        f"Member must satisfy enum value set: [{allowed}]"
-    )
+    return coral_value_error(field, value, f"Member must satisfy enum value set: [{allowed}]")
