@@ -1,5 +1,5 @@
 # Two entry points: `make serve` and `make test`. Each sets up .venv on first use.
-.PHONY: serve test bench clean
+.PHONY: serve serve-vllm test bench clean
 VENV_STAMP := .venv/.setup-stamp
 
 $(VENV_STAMP): pyproject.toml scripts/setup.sh
@@ -9,8 +9,13 @@ $(VENV_STAMP): pyproject.toml scripts/setup.sh
 serve: $(VENV_STAMP)
 	.venv/bin/cachepoint serve $(ARGS)
 
+serve-vllm: $(VENV_STAMP)
+	bash scripts/setup-vllm.sh
+	.venv/bin/cachepoint serve --engine vllm $(ARGS)
+
 test: $(VENV_STAMP)
 	bash scripts/ensure-chromium.sh
+	bash scripts/setup-vllm.sh
 	.venv/bin/ruff check src tests bench
 	.venv/bin/mypy
 	.venv/bin/python -m pytest -q $(ARGS)

@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help=f"port (default {DEFAULT_PORT})")
     serve.add_argument("--config", type=Path, default=None, help="TOML config file (default $CACHEPOINT_CONFIG)")
+    serve.add_argument("--engine", choices=["vllm"], default=None,
+                       help="serve the embedded model on a managed vLLM (scripts/setup-vllm.sh makes it)")  # fmt: skip
     doctor = commands.add_parser("doctor", help="explain every cache miss in invocation logs (ours or Bedrock's)")
     doctor.add_argument("source", help="a log file, a folder (S3 layout or not), or s3://bucket/prefix")
     doctor.add_argument("--json", action="store_true", help='{"findings": [...], "skipped": [...]} as JSON')
@@ -95,7 +97,7 @@ def _in_range(time_s: float, since_s: float | None, until_s: float | None) -> bo
 def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        settings = load_settings(args.config, host=args.host, port=args.port)
+        settings = load_settings(args.config, host=args.host, port=args.port, engine=args.engine)
         services = build_services(settings)
     except (ValueError, TypeError, OSError) as error:  # a configuration mistake, said plainly
         print(f"cachepoint: {error}", file=sys.stderr)

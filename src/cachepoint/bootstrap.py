@@ -12,11 +12,12 @@ from cachepoint.auth.authenticator import Authenticator
 from cachepoint.cache.manager import PrefixCache
 from cachepoint.cache.plan import NullCache, PromptCache
 from cachepoint.clock import Clock, SystemClock
-from cachepoint.engine.factory import build_engine
+from cachepoint.engine.backend import EngineFactory
+from cachepoint.engine.factory import build_backend, build_engine
 from cachepoint.models.catalog import Catalog
 from cachepoint.prompt.template import template_named
 from cachepoint.routing.policy import LoadGuard, policy_named
-from cachepoint.routing.pool import EngineFactory, EnginePool
+from cachepoint.routing.pool import EnginePool
 from cachepoint.routing.profiles import ProfileStore
 from cachepoint.routing.regions import RegionMap
 from cachepoint.service import InferenceService, Routing
@@ -72,7 +73,10 @@ def build_services(
 
 
 def _pools(settings: Settings, regions: RegionMap, factory: EngineFactory) -> dict[str, EnginePool]:
-    pools = {name: EnginePool(es, template_named(es.template), factory) for name, es in settings.engines.items()}
+    pools = {
+        name: EnginePool(es, template_named(es.template), build_backend(es, factory, settings.state_dir))
+        for name, es in settings.engines.items()
+    }
     serving = [r.region_id for r in regions.regions.values() if not r.down]
     for pool in pools.values():
         pool.start(serving)

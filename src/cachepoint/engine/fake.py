@@ -71,7 +71,7 @@ class FakeEngine:
         evaluated = len(job.tokens) - job.restore_tokens
         time.sleep(evaluated * self._prefill_s_per_token)
         snapshots = tuple(encode_snapshot(job.tokens[:t]) for t in job.capture_at)
-        yield Prefilled(snapshots, max(evaluated, 1), 0.0)
+        yield Prefilled(snapshots, max(evaluated, 1), 0.0, engine_cached_tokens=job.restore_tokens)
         yield from self._decode(job)
 
     def _decode(self, job: GenerateJob) -> Iterator[EngineEvent]:

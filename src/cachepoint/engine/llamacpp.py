@@ -28,15 +28,25 @@ _MEASURED: dict[tuple[str, int], tuple[int, int]] = {}  # (model, context) → (
 
 
 class LlamaCppEngine:
-    def __init__(self, model_path: Path, *, context_tokens: int = 8192, threads: int = 2, batch_tokens: int = 512):
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        context_tokens: int = 8192,
+        threads: int = 2,
+        batch_tokens: int = 512,
+        ubatch_tokens: int | None = None,
+        flash_attention: bool = False,
+    ):
         self._llm = llama_cpp.Llama(
             model_path=str(model_path),
             n_ctx=context_tokens,
             n_threads=threads,
             n_threads_batch=threads,
             n_batch=batch_tokens,
+            n_ubatch=ubatch_tokens or batch_tokens,
             logits_all=False,
-            flash_attn=False,
+            flash_attn=flash_attention,
             verbose=False,
         )
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
@@ -74,7 +84,7 @@ class LlamaCppEngine:
         restored = time.perf_counter()
         snapshots, snapshot_s = self._prefill(job, start)
         total_s = time.perf_counter() - started
-        yield Prefilled(snapshots, len(job.tokens) - start, total_s, restored - started, snapshot_s)
+        yield Prefilled(snapshots, len(job.tokens) - start, total_s, restored - started, snapshot_s, start)
         yield from self._decode(job)
 
     def _start_from(self, job: GenerateJob) -> int:

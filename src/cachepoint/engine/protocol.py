@@ -13,7 +13,7 @@ Contract:
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -24,14 +24,16 @@ from cachepoint.types import SamplingParams
 @dataclass(frozen=True)
 class Snapshot:
     """`data` is any contiguous byte buffer (bytes, or a memoryview over engine-owned memory, which
-    saves a copy of tens of MB per snapshot)."""
+    saves a copy of tens of MB per snapshot). An engine that keeps the KV itself (vLLM) hands out empty
+    markers with `nominal_bytes`, the KV they stand for, so the cache budget means the same on every engine."""
 
     data: bytes | memoryview = field(repr=False)
     num_tokens: int
+    nominal_bytes: int | None = None
 
     @property
     def num_bytes(self) -> int:
-        return memoryview(self.data).nbytes
+        return self.nominal_bytes if self.nominal_bytes is not None else memoryview(self.data).nbytes
 
 
 class FinishReason(StrEnum):
@@ -49,6 +51,7 @@ class GenerateJob:
     restore_tokens: int = 0
     capture_at: tuple[int, ...] = ()
     cancel: threading.Event = field(default_factory=threading.Event)
+    salt: str = ""  # the cache scope's digest: engines that cache by themselves keep tenants apart with it
 
     def __post_init__(self) -> None:
         if not self.tokens:
@@ -71,17 +74,59 @@ class Prefilled:
     prefill_s: float
     restore_s: float = 0.0
     snapshot_s: float = 0.0
+    engine_cached_tokens: int | None = None  # prompt tokens the engine physically reused; None: not known yet
 
 
 @dataclass(frozen=True)
 class Finished:
+    """`engine_cached_tokens`, when set, is what an engine that reports usage only at the end reused."""
+
     reason: FinishReason
+    engine_cached_tokens: int | None = None
 
 
 EngineEvent = Prefilled | int | Finished
 
 
+class TokenSource(Protocol):
+    """What rendering and text streaming need from a model: its tokenizer and its limits."""
+
+    @property
+    def context_tokens(self) -> int: ...
+
+    @property
+    def kv_bytes_per_token(self) -> int: ...
+
+    @property
+    def max_token_bytes(self) -> int:
+        """The longest piece any token decodes to: a cheap lower bound on a text's token count."""
+        ...
+
+    def tokenize(self, text: str, *, special: bool) -> list[int]: ...
+
+    def token_bytes(self, token_id: int) -> bytes: ...
+
+
+class Runner(Protocol):
+    """One Region's engine as the service drives it: an async stream of events per job, and its load."""
+
+    @property
+    def engine(self) -> TokenSource: ...
+
+    @property
+    def num_jobs(self) -> int: ...
+
+    @property
+    def last_prefill(self) -> Prefilled | None: ...
+
+    def stream(self, job: GenerateJob) -> AsyncGenerator[EngineEvent, None]: ...
+
+    def close(self) -> None: ...
+
+
 class Engine(Protocol):
+    """A synchronous in-process engine; `worker.EngineWorker` runs it on its own thread as a `Runner`."""
+
     @property
     def context_tokens(self) -> int: ...
 

@@ -11,6 +11,7 @@ the expensive steps.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import time
@@ -234,6 +235,7 @@ class InferenceService:
             plan.restore,
             plan.restore_tokens if plan.restore else 0,
             plan.capture_at,
+            salt=_salt(self._scope(call, self.regions.region(region))),
         )
         text = TextStream(call.sampling.stop_sequences)
         worker = self.pools[call.spec.engine].worker(region)
@@ -245,6 +247,7 @@ class InferenceService:
                     self.cache.commit(plan, event.snapshots)
                 elif isinstance(event, Finished):
                     finish = event.reason
+                    prefill = _with_engine_cache(prefill, event, len(job.tokens))
                 else:
                     num_output += 1
                     if delta := text.push(worker.engine.token_bytes(event)):
@@ -257,6 +260,20 @@ class InferenceService:
             yield TextDelta(tail)
         result = _result(call, plan, text, num_output, finish, first_token_s)
         yield Completed(replace(result, prefill=prefill, inference_region=region))
+
+
+def _salt(scope: CacheScope) -> str:
+    """One value per (account, Region, base model): an engine that caches by itself (vLLM's cache_salt)
+    never lets one scope physically reuse another's KV."""
+    return hashlib.sha256(f"{scope.account_id}|{scope.region}|{scope.model_id}".encode()).hexdigest()[:32]
+
+
+def _with_engine_cache(prefill: Prefilled | None, finished: Finished, num_prompt: int) -> Prefilled | None:
+    """Engines that report physical reuse only at the end (vLLM's usage) complete the prefill figures then."""
+    if prefill is None or finished.engine_cached_tokens is None:
+        return prefill
+    cached = finished.engine_cached_tokens
+    return replace(prefill, engine_cached_tokens=cached, num_evaluated_tokens=num_prompt - cached)
 
 
 def _as_error(exc: BaseException) -> CachepointError:

@@ -52,6 +52,7 @@ class Ledger:
             "first_token_ms": result.first_token_ms,
             "tags": dict(call.target.tags),
             "streaming": call.streaming,
+            "engine_cached_tokens": result.prefill.engine_cached_tokens if result.prefill else None,
         }
         self.telemetry.record(Invocation(**fields))
 

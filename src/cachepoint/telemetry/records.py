@@ -42,6 +42,7 @@ class Invocation:
     tags: dict[str, str] = field(default_factory=dict)
     request_metadata: dict[str, str] | None = None
     streaming: bool = False
+    engine_cached_tokens: int | None = None  # what the engine physically reused (vs. Bedrock's accounting)
     input_bytes: bytes | None = None  # the body as received: a large one is offloaded as is, never re-encoded
     resolved_model: bool = True  # False: the identifier named no model (kept out of metric labels)
 
@@ -126,6 +127,8 @@ def _extension(inv: Invocation) -> dict[str, Any]:
         ext["latencyMs"] = inv.latency_ms
     if inv.first_token_ms is not None:
         ext["timeToFirstTokenMs"] = inv.first_token_ms
+    if inv.engine_cached_tokens is not None:
+        ext["engineCachedTokens"] = inv.engine_cached_tokens
     if inv.tags:
         ext["tags"] = inv.tags
     return ext
