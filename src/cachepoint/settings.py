@@ -94,7 +94,7 @@ class EngineSettings:
     tokenizer_path: Path | None = None  # default: model_path / "tokenizer.json"
     served_model: str = "cachepoint"  # the model name the attached server serves
     port: int = 0  # managed: 0 picks a free port
-    dtype: str = "bfloat16"
+    dtype: str = "auto"  # vLLM's --dtype; auto: bfloat16 where the CPU has it natively, else float32
     enforce_eager: bool = True  # starts in ~20 s instead of 60-100 s, at about the same prefill speed
     kv_cache_gib: int = 1
     request_timeout_s: float = 600.0

@@ -156,3 +156,30 @@ def test_a_stalled_body_times_out(strict: ServerProcess) -> None:
     assert response.startswith(b"HTTP/1.1 408"), response[:200]
     assert b'"message":"The request body was not received within 1 seconds."' in response
     assert time.monotonic() - started < 3
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_decoding_processes_die_with_a_killed_server(tmp_path: Path) -> None:
+    with serving(tmp_path) as server:
+        big = {"messages": [{"role": "user", "content": [{"text": "x" * 200_000}]}], "inferenceConfig": {"maxTokens": 1}}
+        answer = httpx.post(f"{server.url}/model/{SONNET}/converse", json=big, headers=sigv4_header("AKIDBIG"), timeout=60)
+        assert answer.status_code == 400  # too long for the model; decoded in a worker process all the same
+        workers = children_of(server.pid)
+        assert workers, "a body over 64 KiB is decoded in a worker process"
+        server.process.kill()
+        server.process.wait()
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)

@@ -51,7 +51,8 @@ async def cache_stats(request: Request) -> Response:
         for name, pool in inference.pools.items()
         for region, worker in pool.workers().items()
     }
-    return JSONResponse({"cache": asdict(inference.cache.stats()), "engines": engines})
+    backends = {name: pool.backend.describe() for name, pool in inference.pools.items()}
+    return JSONResponse({"cache": asdict(inference.cache.stats()), "engines": engines, "backends": backends})
 
 
 def _engine_stats(worker: Runner) -> dict[str, object]:

@@ -23,6 +23,10 @@ class Backend(Protocol):
 
     def runner(self, name: str) -> Runner: ...
 
+    def describe(self) -> dict[str, object]:
+        """Facts for the operator's stats page (engine kind, where it runs, its health)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -43,6 +47,9 @@ class ThreadedBackend:
         engine, self._spare = self._spare or self._factory(self.settings), None
         self._first = self._first or engine
         return EngineWorker(engine, name=name, max_queued_jobs=self.settings.max_queued_jobs)
+
+    def describe(self) -> dict[str, object]:
+        return {"kind": self.settings.kind, "in_process": True}
 
     def close(self) -> None:
         pass  # the workers own their engines and are closed by the pool

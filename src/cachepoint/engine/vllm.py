@@ -27,7 +27,7 @@ import httpx
 
 from cachepoint.engine.hf_tokenizer import HfTokenizer
 from cachepoint.engine.protocol import EngineEvent, Finished, FinishReason, GenerateJob, Prefilled, Snapshot
-from cachepoint.engine.vllm_process import SERVED_NAME, ManagedVllm
+from cachepoint.engine.vllm_process import SERVED_NAME, ManagedVllm, vllm_dtype
 from cachepoint.errors import ModelError, ServiceUnavailableError
 from cachepoint.settings import EngineSettings
 
@@ -43,7 +43,9 @@ class VllmBackend:
         self.process = ManagedVllm(settings, log_path) if settings.managed else None
         self.url = self.process.url if self.process else str(settings.url).rstrip("/")
         self.model = SERVED_NAME if self.process else settings.served_model
-        kv_bytes = kv_bytes_per_token(settings.model_path / "config.json") if settings.model_path else 0
+        kv_dtype_bytes = 4 if vllm_dtype(settings.dtype) == "float32" else 2  # vLLM's KV follows the model dtype
+        config = settings.model_path / "config.json" if settings.model_path else None
+        kv_bytes = kv_bytes_per_token(config, kv_dtype_bytes) if config else 0
         self._tokenizer = HfTokenizer(_tokenizer_path(settings), settings.context_tokens, kv_bytes)
         if self.process is not None:
             self.process.start()
@@ -54,6 +56,12 @@ class VllmBackend:
 
     def runner(self, name: str) -> VllmRunner:
         return VllmRunner(self, name)
+
+    def describe(self) -> dict[str, object]:
+        facts: dict[str, object] = {"kind": "vllm", "url": self.url, "available": self.available()}
+        if self.process is not None:
+            facts |= {"managed": True, "pid": self.process.pid, "restarts": self.process.num_restarts}
+        return facts
 
     def available(self) -> bool:
         return self.process is None or self.process.ready.is_set()

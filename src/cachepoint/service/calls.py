@@ -145,6 +145,25 @@ class Result:
     spec: ModelSpec
     prefill: Prefilled | None = None
 
+    @property
+    def physical(self) -> str | None:
+        """Where the engine's physical reuse parted from Bedrock's accounting, which stays the planner's.
+
+        `read-recomputed`: a Bedrock read whose KV the engine no longer held (vLLM evicts on memory
+        pressure, never on a TTL), so it was computed again. `reused-without-read`: no Bedrock read, but the
+        engine reused KV it still held (blocks Bedrock's TTL would have expired, or another checkpoint's)."""
+        if self.prefill is None or self.prefill.engine_cached_tokens is None:
+            return None
+        cached, read = self.prefill.engine_cached_tokens, self.usage.cache_read_tokens
+        if read and read - cached > PHYSICAL_SLACK_TOKENS:
+            return "read-recomputed"
+        if not read and cached > PHYSICAL_SLACK_TOKENS:
+            return "reused-without-read"
+        return None
+
+
+PHYSICAL_SLACK_TOKENS = 128  # vLLM reuses whole KV blocks: a read may reuse up to a block less than it reads
+
 
 @dataclass(frozen=True)
 class Started:

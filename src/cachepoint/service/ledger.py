@@ -53,6 +53,7 @@ class Ledger:
             "tags": dict(call.target.tags),
             "streaming": call.streaming,
             "engine_cached_tokens": result.prefill.engine_cached_tokens if result.prefill else None,
+            "physical": result.physical,
         }
         self.telemetry.record(Invocation(**fields))
 

@@ -15,11 +15,14 @@ Both are admission-bounded: past `max_pending` waiting jobs, a request is refuse
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
+import os
 import resource
+import signal
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TypeVar
@@ -28,6 +31,7 @@ from cachepoint.errors import ServiceUnavailableError, ValidationError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass(frozen=True)
@@ -64,9 +68,9 @@ class Offload:
             return await asyncio.wrap_future(self._threads.submit(fn, *args))
 
     def close(self) -> None:
-        pools: list[Executor] = [self._threads] + ([self._processes] if self._processes else [])
-        for pool in pools:
-            pool.shutdown(wait=False, cancel_futures=True)
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        if self._processes is not None:  # waits for a decode in progress (seconds at most), then the workers exit
+            self._processes.shutdown(wait=True, cancel_futures=True)
 
     def _process_pool(self) -> ProcessPoolExecutor:
         if self._processes is None:
@@ -98,7 +102,19 @@ class _Admission:
 
 
 def _limit_memory(num_bytes: int) -> None:
-    """A decoding process may fail on a hostile body, but never take the machine's memory with it."""
+    """A decoding process may fail on a hostile body, but never take the machine's memory with it, and it
+    never outlives the server (a killed server would otherwise leave it blocked on its queue for good)."""
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = num_bytes if hard == resource.RLIM_INFINITY else min(num_bytes, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the pool's own shutdown still ends it
+        pass
+    if os.getppid() == 1:  # the parent died before the signal was armed
+        os._exit(0)

@@ -43,6 +43,7 @@ class Invocation:
     request_metadata: dict[str, str] | None = None
     streaming: bool = False
     engine_cached_tokens: int | None = None  # what the engine physically reused (vs. Bedrock's accounting)
+    physical: str | None = None  # where that reuse parted from Bedrock's accounting (see service.calls.Result)
     input_bytes: bytes | None = None  # the body as received: a large one is offloaded as is, never re-encoded
     resolved_model: bool = True  # False: the identifier named no model (kept out of metric labels)
 
@@ -129,6 +130,8 @@ def _extension(inv: Invocation) -> dict[str, Any]:
         ext["timeToFirstTokenMs"] = inv.first_token_ms
     if inv.engine_cached_tokens is not None:
         ext["engineCachedTokens"] = inv.engine_cached_tokens
+    if inv.physical is not None:
+        ext["physical"] = inv.physical
     if inv.tags:
         ext["tags"] = inv.tags
     return ext

@@ -53,6 +53,8 @@ def cache_header(result: Result) -> dict[str, str]:
             f"evaluated={p.num_evaluated_tokens};prefill_ms={p.prefill_s * 1000:.1f};"
             f"restore_ms={p.restore_s * 1000:.1f};snapshot_ms={p.snapshot_s * 1000:.1f}"
         ) + ("" if p.engine_cached_tokens is None else f";engine_cached={p.engine_cached_tokens}")
+        if result.physical:
+            headers["x-cachepoint-prefill"] += f";physical={result.physical}"
     return headers
 
 
