@@ -200,6 +200,9 @@ def test_dashboard_data_after_a_write_and_a_read(client: TestClient, runtime: Bo
 # -- /cachepoint/cache -----------------------------------------------------------------------------------------------------
 
 
+BACKENDS = {"default": {"kind": "fake", "in_process": True}}
+
+
 def idle_engines() -> dict[str, Any]:
     return {
         f"default@{region}": {"kv_bytes_per_token": BYTES_PER_TOKEN, "queued_jobs": 0, "last_prefill": None}
@@ -211,6 +214,7 @@ def test_cache_stats_before_any_call(client: TestClient, fake_services: AppServi
     assert json_of(client.get("/cachepoint/cache")) == {
         "cache": empty_stats(fake_services.settings.cache_max_bytes),
         "engines": idle_engines(),
+        "backends": BACKENDS,
     }
 
 
@@ -222,7 +226,11 @@ def test_cache_stats_after_a_write_and_a_read(client: TestClient, runtime: Boto,
     last_prefill = {"num_evaluated_tokens": UNCACHED, "prefill_s": 0.0, "restore_s": 0.0, "snapshot_s": 0.0}
     engines = idle_engines()
     engines["default@us-east-1"]["last_prefill"] = last_prefill  # the read computed only the 17-token tail
-    assert body == {"cache": one_entry_stats(fake_services.settings.cache_max_bytes), "engines": engines}
+    assert body == {
+        "cache": one_entry_stats(fake_services.settings.cache_max_bytes),
+        "engines": engines,
+        "backends": BACKENDS,
+    }
 
 
 @pytest.mark.parametrize("path", ["/metrics", "/dashboard/data", "/cachepoint/cache"])
