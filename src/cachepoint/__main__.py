@@ -15,7 +15,7 @@ from cachepoint.api.server import raise_open_file_limit, uvicorn_config
 from cachepoint.bootstrap import build_services
 from cachepoint.doctor.analysis import analyse
 from cachepoint.doctor.costs import cost_report
-from cachepoint.doctor.reader import DEFAULT_LIMITS, Limits, load_records, mebibytes
+from cachepoint.doctor.reader import DEFAULT_LIMITS, Limits, LoadResult, load_records, mebibytes
 from cachepoint.doctor.records import iso_time
 from cachepoint.doctor.report import as_json, cost_table, diagnosis, nothing_read, skipped_json, skipped_text
 from cachepoint.models.catalog import Catalog
@@ -55,16 +55,24 @@ def main(argv: list[str] | None = None) -> int:
     return {"serve": _serve, "doctor": _doctor, "report": _report}[args.command](args)
 
 
-def _doctor(args: argparse.Namespace) -> int:
-    """Exit 2 with one line when there is nothing to read; otherwise 0, with what was skipped on stderr."""
-    catalog = Catalog.packaged()
+def _load(args: argparse.Namespace) -> LoadResult | None:
+    """The logs at `args.source`, or None after one line on stderr when there is nothing to read."""
     try:
         loaded = load_records(args.source, Limits(max_file_bytes=args.max_file_bytes))
     except OSError as error:
         print(f"cachepoint: {error}", file=sys.stderr)
-        return 2
+        return None
     if not loaded.records:
         print(f"cachepoint: {nothing_read(args.source, loaded.skipped)}", file=sys.stderr)
+        return None
+    return loaded
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    """Exit 2 with one line when there is nothing to read; otherwise 0, with what was skipped on stderr."""
+    catalog = Catalog.packaged()
+    loaded = _load(args)
+    if loaded is None:
         return 2
     findings = analyse(loaded, catalog)
     if args.json:
@@ -76,13 +84,8 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    try:
-        loaded = load_records(args.source, Limits(max_file_bytes=args.max_file_bytes))
-    except OSError as error:
-        print(f"cachepoint: {error}", file=sys.stderr)
-        return 2
-    if not loaded.records:
-        print(f"cachepoint: {nothing_read(args.source, loaded.skipped)}", file=sys.stderr)
+    loaded = _load(args)
+    if loaded is None:
         return 2
     records = [r for r in loaded if _in_range(r.time_s, args.since, args.until)]
     print(cost_table(cost_report(records, Catalog.packaged())), end="", flush=True)

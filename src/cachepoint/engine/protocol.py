@@ -124,22 +124,7 @@ class Runner(Protocol):
     def close(self) -> None: ...
 
 
-class Engine(Protocol):
+class Engine(TokenSource, Protocol):
     """A synchronous in-process engine; `worker.EngineWorker` runs it on its own thread as a `Runner`."""
-
-    @property
-    def context_tokens(self) -> int: ...
-
-    @property
-    def kv_bytes_per_token(self) -> int: ...
-
-    @property
-    def max_token_bytes(self) -> int:
-        """The longest piece any token decodes to: a cheap lower bound on a text's token count."""
-        ...
-
-    def tokenize(self, text: str, *, special: bool) -> list[int]: ...
-
-    def token_bytes(self, token_id: int) -> bytes: ...
 
     def run(self, job: GenerateJob) -> Iterator[EngineEvent]: ...

@@ -105,9 +105,7 @@ class InferenceService:
         target: Target | None = None
         try:
             decoded = await self.offload.decode(request.decode, request.body)
-            if decoded.rejected is not None:
-                raise decoded.rejected
-            target = self._resolve(request, decoded)
+            target = self._resolve(request, _accepted(decoded))
             return await self._prepare(request, decoded, target, started_s, started_perf_s)
         except Exception as exc:
             target = target or self._resolve_quietly(request, decoded)  # so the failure counts under its model
@@ -115,9 +113,7 @@ class InferenceService:
             raise
 
     async def count_tokens(self, request: InvocationRequest) -> int:
-        decoded = await self.offload.decode(request.decode, request.body)
-        if decoded.rejected is not None:
-            raise decoded.rejected
+        decoded = _accepted(await self.offload.decode(request.decode, request.body))
         target = self._resolve(request, decoded)
         self._check_blocks(decoded.prompt)
         pool = self.pools[target.spec.engine]
@@ -274,6 +270,12 @@ def _with_engine_cache(prefill: Prefilled | None, finished: Finished, num_prompt
         return prefill
     cached = finished.engine_cached_tokens
     return replace(prefill, engine_cached_tokens=cached, num_evaluated_tokens=num_prompt - cached)
+
+
+def _accepted(decoded: Decoded) -> Decoded:
+    if decoded.rejected is not None:
+        raise decoded.rejected
+    return decoded
 
 
 def _as_error(exc: BaseException) -> CachepointError:
