@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -105,13 +106,15 @@ def read_all(sock: socket.socket) -> bytes:
 @pytest.mark.parametrize(
     ("credentials", "code"),
     [
-        ({}, "MissingAuthenticationTokenException"),
-        (sigv4_header("AKIDSTRANGER"), "UnrecognizedClientException"),
-        ({"authorization": "Bearer sk-unknown"}, "UnrecognizedClientException"),
+        (dict, "MissingAuthenticationTokenException"),
+        (lambda: sigv4_header("AKIDSTRANGER"), "UnrecognizedClientException"),  # dated when the test runs
+        (lambda: {"authorization": "Bearer sk-unknown"}, "UnrecognizedClientException"),
     ],
 )
-def test_a_strangers_body_is_never_read(strict: ServerProcess, credentials: dict[str, str], code: str) -> None:
-    header = "".join(f"{name}: {value}\r\n" for name, value in credentials.items())
+def test_a_strangers_body_is_never_read(
+    strict: ServerProcess, credentials: Callable[[], dict[str, str]], code: str
+) -> None:
+    header = "".join(f"{name}: {value}\r\n" for name, value in credentials().items())
     head = (f"POST /model/{SONNET}/converse HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             f"Content-Length: 25000000\r\n{header}\r\n")  # fmt: skip
     for sock in [raw_request(strict, head) for _ in range(40)]:  # answered on the headers alone, then closed
