@@ -87,6 +87,7 @@ class EngineSettings:
     flash_attention: bool = False
     template: str = "chatml"
     max_queued_jobs: int = 64
+    slots: int = 1  # llama.cpp: >1 decodes that many jobs together (engine/llamacpp_batched.py; KV = slots × context)
     # vLLM: attach to a server at `url`, or run one (`managed`) from vLLM's own virtualenv
     url: str | None = None
     managed: bool = False
@@ -105,6 +106,8 @@ class EngineSettings:
             raise ValueError(f"engine {self.name!r}: kind must be one of {ENGINE_KINDS}")
         if self.context_tokens < 256 or self.threads < 1 or self.batch_tokens < 1:
             raise ValueError(f"engine {self.name!r}: context_tokens >= 256, threads and batch_tokens >= 1")
+        if not 1 <= self.slots <= 256 or (self.slots > 1 and self.kind != "llamacpp"):
+            raise ValueError(f"engine {self.name!r}: slots must be 1..256, and above 1 only for kind llamacpp")
         if self.weights not in ("Q4_1", "Q8_0", "F16", "BF16"):
             raise ValueError(f"engine {self.name!r}: weights must be one of Q4_1, Q8_0, F16, BF16")
         if self.kind == "vllm" and not (self.managed or self.url):

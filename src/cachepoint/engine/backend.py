@@ -1,6 +1,7 @@
 """Where a model's Regions get their engines: the `Backend` seam between the pool and the engine kinds.
 
 - `ThreadedBackend`: an in-process engine per Region (llama.cpp, the fake engine), each on its own thread;
+- `engine.llamacpp_batched.BatchedBackend` (`slots` > 1): a batched llama.cpp runner per Region;
 - `engine.vllm.VllmBackend`: one vLLM server shared by every Region's runner (tenants and Regions kept
   apart by cache salts).
 """

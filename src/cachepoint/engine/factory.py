@@ -47,6 +47,10 @@ def build_backend(settings: EngineSettings, factory: EngineFactory, log_dir: Pat
         from cachepoint.engine.vllm import VllmBackend
 
         return VllmBackend(settings, log_dir / f"vllm-{settings.name}.log")
+    if settings.slots > 1:
+        from cachepoint.engine.llamacpp_batched import BatchedBackend  # imported lazily: loads the native library
+
+        return BatchedBackend(settings, model_file(settings))
     return ThreadedBackend(settings, factory)
 
 
@@ -55,14 +59,19 @@ def build_engine(settings: EngineSettings) -> Engine:
         return FakeEngine(context_tokens=settings.context_tokens)
     from cachepoint.engine.llamacpp import LlamaCppEngine  # imported lazily: loads the native library
 
-    path = settings.model_path or embedded_weights(settings.weights)
-    if not path.is_file():
-        raise FileNotFoundError(f"engine {settings.name!r}: model file {path} does not exist")
     return LlamaCppEngine(
-        path,
+        model_file(settings),
         context_tokens=settings.context_tokens,
         threads=settings.threads,
         batch_tokens=settings.batch_tokens,
         ubatch_tokens=settings.batch_tokens,
         flash_attention=settings.flash_attention,
     )
+
+
+def model_file(settings: EngineSettings) -> Path:
+    """The GGUF a llama.cpp engine loads: `model_path`, else the embedded model in the chosen encoding."""
+    path = settings.model_path or embedded_weights(settings.weights)
+    if not path.is_file():
+        raise FileNotFoundError(f"engine {settings.name!r}: model file {path} does not exist")
+    return path

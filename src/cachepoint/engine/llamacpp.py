@@ -1,4 +1,5 @@
-"""The llama.cpp engine (llama-cpp-python), the only module that imports it.
+"""The llama.cpp engine (llama-cpp-python), the only module that imports it (with `llamacpp_slots.py`,
+the batched engine's context, which shares `LlamaVocab` and the measurements below).
 
 Design notes (measured; see the project's engine notes):
 - One `Llama` per engine, sequence 0 only; the worker thread serialises jobs.
@@ -15,7 +16,8 @@ from __future__ import annotations
 import ctypes
 import functools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,51 @@ from cachepoint.engine.protocol import EngineEvent, Finished, FinishReason, Gene
 
 _SEQ = 0
 _MEASURED: dict[tuple[str, int], tuple[int, int]] = {}  # (model, context) → (KV bytes per token, longest piece)
+
+
+class LlamaVocab:
+    """A loaded model's tokenizer and token pieces: what both llama.cpp engines share."""
+
+    def __init__(self, model: Any) -> None:  # a llama_cpp._internals.LlamaModel
+        self._model = model
+        self._vocab = llama_cpp.llama_model_get_vocab(model.model)
+
+    def tokenize(self, text: str, *, special: bool) -> list[int]:
+        if not text:
+            return []
+        return list(self._model.tokenize(text.encode(), False, special))
+
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 - one per model for the process lifetime; pieces never change
+    def token_bytes(self, token_id: int) -> bytes:
+        buf = ctypes.create_string_buffer(512)
+        n = llama_cpp.llama_token_to_piece(self._vocab, token_id, buf, len(buf), 0, False)
+        return buf.raw[: max(n, 0)]
+
+    def is_end_of_generation(self, token_id: int) -> bool:
+        return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token_id))
+
+    def longest_piece_bytes(self) -> int:
+        return max(len(self.token_bytes(t)) for t in range(llama_cpp.llama_vocab_n_tokens(self._vocab)))
+
+
+def measured(key: tuple[str, int], measure: Callable[[], tuple[int, int]]) -> tuple[int, int]:
+    """(KV bytes per token, longest piece) of a model and context: seconds of work, so every engine of the
+    same model and context (each Region's, single or batched) shares the first answer. It is measured on a
+    thread that then exits: a decode leaves an OpenMP team on its thread for that thread's lifetime."""
+    if key not in _MEASURED:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-measure") as passing:
+            _MEASURED[key] = passing.submit(measure).result()
+    return _MEASURED[key]
+
+
+def measure_kv_bytes_per_token(ctx: Any, evaluate: Callable[[Sequence[int]], None], token: int) -> int:
+    """The state size of sequence 0 after 1 and after 65 tokens; the difference is the per-token KV cost.
+    `evaluate` appends tokens to sequence 0, which starts empty; the caller clears it afterwards."""
+    evaluate([token])
+    one = llama_cpp.llama_state_seq_get_size(ctx, _SEQ)
+    evaluate([token] * 64)
+    more = llama_cpp.llama_state_seq_get_size(ctx, _SEQ)
+    return int(more - one) // 64
 
 
 class LlamaCppEngine:
@@ -49,11 +96,8 @@ class LlamaCppEngine:
             flash_attn=flash_attention,
             verbose=False,
         )
-        self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
-        key = (str(model_path), context_tokens)
-        if key not in _MEASURED:  # seconds of work; every Region's engine of the same model shares the answer
-            _MEASURED[key] = (self._measure_kv_bytes_per_token(), self._measure_max_token_bytes())
-        self._kv_bytes_per_token, self._max_token_bytes = _MEASURED[key]
+        self.vocab = LlamaVocab(self._llm._model)
+        self._kv_bytes_per_token, self._max_token_bytes = measured((str(model_path), context_tokens), self._measure)
 
     @property
     def context_tokens(self) -> int:
@@ -68,15 +112,10 @@ class LlamaCppEngine:
         return self._max_token_bytes
 
     def tokenize(self, text: str, *, special: bool) -> list[int]:
-        if not text:
-            return []
-        return list(self._llm.tokenize(text.encode(), add_bos=False, special=special))
+        return self.vocab.tokenize(text, special=special)
 
-    @functools.lru_cache(maxsize=65536)  # noqa: B019 - one engine per process lifetime; pieces never change
     def token_bytes(self, token_id: int) -> bytes:
-        buf = ctypes.create_string_buffer(512)
-        n = llama_cpp.llama_token_to_piece(self._vocab, token_id, buf, len(buf), 0, False)
-        return buf.raw[: max(n, 0)]
+        return self.vocab.token_bytes(token_id)
 
     def run(self, job: GenerateJob) -> Iterator[EngineEvent]:
         started = time.perf_counter()
@@ -121,7 +160,7 @@ class LlamaCppEngine:
                 yield Finished(FinishReason.CANCELLED)
                 return
             token = sampler.sample(self._llm._ctx, -1)
-            if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+            if self.vocab.is_end_of_generation(token):
                 yield Finished(FinishReason.END_OF_TURN)
                 return
             yield token
@@ -146,23 +185,13 @@ class LlamaCppEngine:
     def _memory(self) -> Any:
         return llama_cpp.llama_get_memory(self._llm.ctx)
 
-    def _measure_kv_bytes_per_token(self) -> int:
-        """The state size of a 1-token and a 65-token sequence; the difference is the per-token KV cost."""
+    def _measure(self) -> tuple[int, int]:
         llama_cpp.llama_memory_clear(self._memory(), True)
         self._llm.n_tokens = 0
-        self._llm.eval([self._first_token()])
-        one = llama_cpp.llama_state_seq_get_size(self._llm.ctx, _SEQ)
-        self._llm.eval([self._first_token()] * 64)
-        more = llama_cpp.llama_state_seq_get_size(self._llm.ctx, _SEQ)
+        kv_bytes = measure_kv_bytes_per_token(self._llm.ctx, self._llm.eval, self.tokenize("a", special=False)[0])
         llama_cpp.llama_memory_clear(self._memory(), True)
         self._llm.n_tokens = 0
-        return int(more - one) // 64
-
-    def _measure_max_token_bytes(self) -> int:
-        return max(len(self.token_bytes(t)) for t in range(llama_cpp.llama_vocab_n_tokens(self._vocab)))
-
-    def _first_token(self) -> int:
-        return self.tokenize("a", special=False)[0]
+        return kv_bytes, self.vocab.longest_piece_bytes()
 
 
 def _pointer(data: bytes | memoryview) -> ctypes._Pointer[ctypes.c_uint8]:
