@@ -74,7 +74,29 @@ def measure_kv_bytes_per_token(ctx: Any, evaluate: Callable[[Sequence[int]], Non
     return int(more - one) // 64
 
 
-class LlamaCppEngine:
+class VocabTokens:
+    """The token-source half both llama.cpp engines share: a `LlamaVocab` and the measured figures."""
+
+    vocab: LlamaVocab
+    _kv_bytes_per_token: int
+    _max_token_bytes: int
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        return self._kv_bytes_per_token
+
+    @property
+    def max_token_bytes(self) -> int:
+        return self._max_token_bytes
+
+    def tokenize(self, text: str, *, special: bool) -> list[int]:
+        return self.vocab.tokenize(text, special=special)
+
+    def token_bytes(self, token_id: int) -> bytes:
+        return self.vocab.token_bytes(token_id)
+
+
+class LlamaCppEngine(VocabTokens):
     def __init__(
         self,
         model_path: Path,
@@ -103,19 +125,6 @@ class LlamaCppEngine:
     def context_tokens(self) -> int:
         return self._llm.n_ctx()
 
-    @property
-    def kv_bytes_per_token(self) -> int:
-        return self._kv_bytes_per_token
-
-    @property
-    def max_token_bytes(self) -> int:
-        return self._max_token_bytes
-
-    def tokenize(self, text: str, *, special: bool) -> list[int]:
-        return self.vocab.tokenize(text, special=special)
-
-    def token_bytes(self, token_id: int) -> bytes:
-        return self.vocab.token_bytes(token_id)
 
     def run(self, job: GenerateJob) -> Iterator[EngineEvent]:
         started = time.perf_counter()

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import llama_cpp
 from llama_cpp import _internals
 
-from cachepoint.engine.llamacpp import LlamaVocab, measure_kv_bytes_per_token, measured
+from cachepoint.engine.llamacpp import LlamaVocab, VocabTokens, measure_kv_bytes_per_token, measured
 from cachepoint.engine.protocol import Snapshot
 from cachepoint.types import SamplingParams
 
@@ -43,7 +43,7 @@ class Row:
     logits: bool
 
 
-class SlotContext:
+class SlotContext(VocabTokens):
     """A model and one llama.cpp context with `slots` sequences. It is a `TokenSource`. Called from one
     thread at a time, except the vocabulary's methods, which are thread-safe."""
 
@@ -75,19 +75,6 @@ class SlotContext:
         """Per slot: the same figure the single-sequence engine reports for the same setting."""
         return self._context_tokens
 
-    @property
-    def kv_bytes_per_token(self) -> int:
-        return self._kv_bytes_per_token
-
-    @property
-    def max_token_bytes(self) -> int:
-        return self._max_token_bytes
-
-    def tokenize(self, text: str, *, special: bool) -> list[int]:
-        return self.vocab.tokenize(text, special=special)
-
-    def token_bytes(self, token_id: int) -> bytes:
-        return self.vocab.token_bytes(token_id)
 
     def decode(self, rows: Sequence[Row]) -> list[int]:
         """One llama_decode over all rows (in slot order); returns each row's last batch index (for `sample`)."""
