@@ -7,9 +7,17 @@
   (and vLLM called directly with the same token IDs, for cachepoint's gateway overhead)
 
 cachepoint is driven with boto3 ConverseStream; TTFT is the client's time to the first text delta.
-Per engine: cold prefill tok/s at 1k/4k/8k (prompt tokens / cold TTFT), cached TTFT and cached/cold at 4k,
-decode tok/s of one stream, and 8 concurrent clients on a shared cached 4k prefix (aggregate output tok/s,
-p50/p95 TTFT). Servers run one at a time. Writes bench/results/engines.json and prints the README table.
+Servers run one at a time. Writes bench/results/engines.json and prints the README table. Per engine (JSON keys):
+
+  prefill_N, prompt_N          cold prefill tok/s of a ~N-token prompt (prompt tokens / cold TTFT), its tokens
+  cold_ttft_4k_ms, cached_ttft_4k_ms, cached_over_cold_4k
+                               a 4k prefix written, then read with another question
+  decode_one                   one stream's decode tok/s on a short prompt (128 tokens after the first)
+  aggregate_output_C           C = 1 and 8 clients on the same workload: each makes 2 ConverseStream requests
+  ttft_p50_C_ms, ttft_p95_C_ms   in turn on the shared cached 4k prefix with its own question, 48 output
+  errors_C                       tokens; output tok/s over the wall time (TTFTs and restores included)
+
+The scaling figure is aggregate_output_8 / aggregate_output_1: like for like, in the same server.
 
     .venv/bin/python bench/engines.py [--sizes 1024 4096 8192] [--engines embedded-before embedded vllm peer]
 """
@@ -44,6 +52,7 @@ RESULTS = Path(__file__).parent / "results"
 VLLM_MODEL = Path(".venv-vllm/models/smollm2-135m-instruct")
 SENTENCE = "Entry {tag}-{i}: the harbour ledger for week {i} lists {n} crates of apples and pears. "
 CHARS_PER_TOKEN = 2.6  # this text (with 6-hex-digit tags) under SmolLM2's tokenizer
+REQUESTS = 2  # per client, in turn, in `concurrent`
 
 
 def document(tag: str, num_tokens: int) -> str:
@@ -113,18 +122,20 @@ def measure(engine: Any, sizes: list[int], tag: str) -> dict[str, Any]:
             "cached_over_cold_4k": round(warm / cold, 4)}  # fmt: skip
     ttft, total, _, output = engine.stream("Tell me a story.", "Make it long.", 128, False)
     row["decode_one"] = round(output / max(total - ttft, 1e-6))
-    row |= concurrent(engine, shared, 8)
+    for clients in (1, 8):
+        row |= concurrent(engine, shared, clients)
     return row
 
 
 def concurrent(engine: Any, shared: str, clients: int) -> dict[str, Any]:
+    """`clients` threads, each making REQUESTS requests in turn on the shared cached prefix."""
     results: list[tuple[float, float, int, int]] = []
     lock = threading.Lock()
 
     errors: list[BaseException] = []
 
     def client(i: int) -> None:
-        for j in range(2):
+        for j in range(REQUESTS):
             try:
                 outcome = engine.stream(shared, f"Client {i}, question {j}: summarise week {i + j}.", 48, True)
             except Exception as error:  # counted: a server that drops requests under load shows it here
@@ -142,10 +153,10 @@ def concurrent(engine: Any, shared: str, clients: int) -> dict[str, Any]:
     wall = time.perf_counter() - started
     ttfts = sorted(r[0] for r in results) or [0.0]
     return {
-        "aggregate_output_8": round(sum(r[3] for r in results) / wall),
-        "ttft_p50_8_ms": round(statistics.median(ttfts) * 1000),
-        "ttft_p95_8_ms": round(ttfts[min(len(ttfts) - 1, round(len(ttfts) * 0.95))] * 1000),
-        "errors_8": len(errors),
+        f"aggregate_output_{clients}": round(sum(r[3] for r in results) / wall, 1),
+        f"ttft_p50_{clients}_ms": round(statistics.median(ttfts) * 1000),
+        f"ttft_p95_{clients}_ms": round(ttfts[min(len(ttfts) - 1, round(len(ttfts) * 0.95))] * 1000),
+        f"errors_{clients}": len(errors),
     }
 
 
@@ -282,16 +293,27 @@ def overhead(url: str, sizes: list[int]) -> dict[str, Any]:
 def table(rows: dict[str, dict[str, Any]], sizes: list[int]) -> str:
     base = rows.get("embedded-before", {})
     head = ["engine"] + [f"prefill {round(s / 1024)}k tok/s" for s in sizes]
-    head += ["cached / cold TTFT 4k", "decode tok/s", "8 clients: output tok/s", "TTFT p50 / p95"]
+    head += ["cached / cold TTFT 4k", "decode tok/s", "1 client: output tok/s", "8 clients: output tok/s",
+             "8 clients: TTFT p50 / p95"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in rows.items():
         cells = [name] + [f"{r[f'prefill_{s}']:,}{_ratio(r, base, f'prefill_{s}')}" for s in sizes]
         cells += [f"{r['cached_ttft_4k_ms']:,} / {r['cold_ttft_4k_ms']:,} ms ({r['cached_over_cold_4k']:.3f})",
-                  str(r["decode_one"]),
-                  f"{r['aggregate_output_8']} ({r['aggregate_output_8'] / max(r['decode_one'], 1):.1f}× one stream)",
+                  str(r["decode_one"]), _load(r, 1), _load(r, 8) + _scaling(r),
                   f"{r['ttft_p50_8_ms']:,} / {r['ttft_p95_8_ms']:,} ms"]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _load(row: dict[str, Any], clients: int) -> str:
+    """Aggregate output tok/s of `clients` (not measured: a row from before the 1-client run existed)."""
+    value = row.get(f"aggregate_output_{clients}")
+    return "not measured" if value is None else f"{value:.0f}"
+
+
+def _scaling(row: dict[str, Any]) -> str:
+    one, eight = row.get("aggregate_output_1"), row.get("aggregate_output_8")
+    return f" ({eight / one:.1f}× 1 client)" if one and eight is not None else ""
 
 
 def _ratio(row: dict[str, Any], base: dict[str, Any], key: str) -> str:
