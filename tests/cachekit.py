@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from cachepoint.cache.manager import PrefixCache
 from cachepoint.cache.plan import CachePlan, CacheScope
 from cachepoint.engine.fake import encode_snapshot
+from cachepoint.engine.protocol import Prefilled
 from cachepoint.models.spec import CachingRules
 from cachepoint.prompt.render import Boundary, RenderedPrompt
 from cachepoint.types import AccountId, Checkpoint, RegionId, Section, Ttl
@@ -32,10 +33,16 @@ def scope(account: str = "111122223333", region: str = "us-east-1", model: str =
 def run(cache: PrefixCache, prompt: RenderedPrompt, rules: CachingRules, where: CacheScope | None = None) -> CachePlan:
     """plan → (engine captures) → commit → release, as the service does."""
     plan = cache.plan(where or scope(), prompt, rules)
-    cache.commit(plan, tuple(encode_snapshot(prompt.tokens[:t]) for t in plan.capture_at))
+    cache.commit(plan, captured(prompt, plan))
     cache.release(plan)
     cache.index.check_integrity()
     return plan
+
+
+def captured(prompt: RenderedPrompt, plan: CachePlan) -> Prefilled:
+    """What an engine reports after prefilling `prompt` under `plan`: a snapshot per capture offset."""
+    snapshots = tuple(encode_snapshot(prompt.tokens[:t]) for t in plan.capture_at)
+    return Prefilled(snapshots, prompt.num_tokens - plan.restore_tokens, 0.0)
 
 
 def counts(plan: CachePlan, prompt: RenderedPrompt) -> tuple[int, int, int]:

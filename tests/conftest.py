@@ -14,9 +14,10 @@ from cachepoint.routing.profiles import ProfileStore
 from cachepoint.settings import EngineSettings, Settings
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True)
 def _state_in_a_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Profiles and invocation logs of test servers go to a temporary folder, never the user's."""
+    """Profiles, invocation logs and the cache's disk tier of test servers go to a temporary folder per test
+    (never the user's): a server never recovers another test's snapshots, and a disk tier has one owner."""
     saved = os.environ.get("XDG_DATA_HOME")
     os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg"))
     yield

@@ -27,7 +27,8 @@ BANNER = """cachepoint listening on {url}  (Region {region})
              --model-id us.anthropic.claude-sonnet-4-5-20250929-v1:0 \\
              --messages '[{{"role":"user","content":[{{"text":"Hello"}}]}}]'
   env:     AWS_ENDPOINT_URL_BEDROCK_RUNTIME={url}
-  cache:   KV snapshot budget {budget_mib:,} MiB ([cache] max_bytes); stats at {url}/cachepoint/cache
+{notes}
+  stats:   {url}/cachepoint/cache
 """
 
 
@@ -107,7 +108,8 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     raise_open_file_limit()
     url = f"http://{settings.host}:{settings.port}"
-    print(BANNER.format(url=url, region=settings.region, budget_mib=settings.cache_max_bytes // 2**20), flush=True)
+    notes = "\n".join("  " + note for note in services.notes)
+    print(BANNER.format(url=url, region=settings.region, notes=notes), flush=True)
     config = uvicorn_config(create_app(services), settings.host, settings.port, settings.limits)
     uvicorn.Server(config).run()
     return 0

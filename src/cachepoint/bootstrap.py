@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import random
+import shutil
 
 import boto3
 from prometheus_client import CollectorRegistry
 
 from cachepoint.api.common import AppServices
 from cachepoint.auth.authenticator import Authenticator
+from cachepoint.cache.disk import DiskTier, Recovery
 from cachepoint.cache.manager import PrefixCache
 from cachepoint.cache.plan import NullCache, PromptCache
+from cachepoint.cache.store import TieredStore
 from cachepoint.clock import Clock, SystemClock
 from cachepoint.engine.backend import EngineFactory
-from cachepoint.engine.factory import build_backend, build_engine
+from cachepoint.engine.factory import build_backend, build_engine, model_file
+from cachepoint.engine.fingerprint import engine_fingerprint
 from cachepoint.models.catalog import Catalog
 from cachepoint.prompt.template import template_named
 from cachepoint.routing.policy import LoadGuard, policy_named
@@ -24,11 +29,15 @@ from cachepoint.service import InferenceService, Routing
 from cachepoint.service.control import ControlService
 from cachepoint.service.ledger import Ledger
 from cachepoint.service.offload import Offload, OffloadSettings
-from cachepoint.settings import Settings
+from cachepoint.settings import EngineSettings, Settings
 from cachepoint.telemetry.history import History
 from cachepoint.telemetry.metrics import Metrics
 from cachepoint.telemetry.recorder import LogPolicy, Telemetry
 from cachepoint.telemetry.sinks import LocalLogSink, LogSink, S3Delivery
+
+
+log = logging.getLogger(__name__)
+MAX_DEFAULT_DISK_BYTES = 64 * 2**30
 
 
 def build_services(
@@ -46,12 +55,17 @@ def build_services(
     _check_engine_names(catalog, settings)
     regions = RegionMap.packaged(settings.regions_table)
     regions.region(settings.region)  # the listener's own Region must exist
+    fingerprints = {name: _fingerprint(es) for name, es in settings.engines.items()}
+    pools = _pools(settings, regions, engine_factory or build_engine, fingerprints)
     cache = cache if cache is not None else _cache(settings, clock)
+    notes = _cache_notes(
+        settings, cache, cache.recover(fingerprints.values()) if isinstance(cache, PrefixCache) else None
+    )
     profiles = profiles or ProfileStore(settings.state_dir / "profiles.sqlite")
     telemetry = build_telemetry(settings, cache, profiles)
     inference = InferenceService(
         catalog,
-        _pools(settings, regions, engine_factory or build_engine),
+        pools,
         cache,
         regions,
         _routing(settings),
@@ -69,12 +83,17 @@ def build_services(
         clock=clock,
         telemetry=telemetry,
         authenticator=authenticator,
+        notes=notes,
     )
 
 
-def _pools(settings: Settings, regions: RegionMap, factory: EngineFactory) -> dict[str, EnginePool]:
+def _pools(
+    settings: Settings, regions: RegionMap, factory: EngineFactory, fingerprints: dict[str, str]
+) -> dict[str, EnginePool]:
     pools = {
-        name: EnginePool(es, template_named(es.template), build_backend(es, factory, settings.state_dir))
+        name: EnginePool(
+            es, template_named(es.template), build_backend(es, factory, settings.state_dir), fingerprints[name]
+        )
         for name, es in settings.engines.items()
     }
     serving = [r.region_id for r in regions.regions.values() if not r.down]
@@ -83,11 +102,53 @@ def _pools(settings: Settings, regions: RegionMap, factory: EngineFactory) -> di
     return pools
 
 
+def _fingerprint(settings: EngineSettings) -> str:
+    try:
+        weights = model_file(settings) if settings.kind == "llamacpp" else None
+    except FileNotFoundError:
+        weights = None  # the engine's own start-up says so; an injected test engine needs no file
+    return engine_fingerprint(settings, template_named(settings.template), weights)
+
+
 def _cache(settings: Settings, clock: Clock) -> PromptCache:
-    """A zero budget is caching switched off: the null cache, not a flag."""
+    """A zero budget is caching switched off: the null cache, not a flag. With the disk tier on, what exists
+    is bounded by the disk budget and RAM holds the hot part of it."""
     if not settings.cache_max_bytes:
         return NullCache()
-    return PrefixCache(clock, settings.cache_max_bytes, max_account_share=settings.cache_max_account_share)
+    disk = _disk_tier(settings)
+    budget = disk.budget_bytes if disk is not None else settings.cache_max_bytes
+    store = TieredStore(settings.cache_max_bytes, disk)
+    return PrefixCache(clock, budget, store, max_account_share=settings.cache_max_account_share)
+
+
+def _disk_tier(settings: Settings) -> DiskTier | None:
+    budget = settings.cache_disk_max_bytes
+    if budget == 0:
+        return None
+    directory = settings.disk_dir
+    if budget is None:  # half of what is free there (our own snapshots count as free), at most 64 GiB
+        directory.mkdir(parents=True, exist_ok=True)
+        ours = sum(f.stat().st_size for f in directory.glob("snapshots/*.kv"))
+        budget = min((shutil.disk_usage(directory).free + ours) // 2, MAX_DEFAULT_DISK_BYTES)
+    return DiskTier(directory, budget, max_queued_bytes=max(settings.cache_max_bytes // 4, 256 * 2**20))
+
+
+def _cache_notes(settings: Settings, cache: PromptCache, found: Recovery | None) -> tuple[str, ...]:
+    """The start-up banner's cache lines: budgets per tier, and what a restart recovered and dropped."""
+    if not isinstance(cache, PrefixCache):
+        return ("cache:   off ([cache] max_bytes = 0)",)
+    notes = [f"cache:   RAM {settings.cache_max_bytes // 2**20:,} MiB ([cache] max_bytes)"]
+    if cache.disk is None:
+        notes[0] += "; disk tier off ([cache] disk_max_bytes = 0)"
+        return tuple(notes)
+    notes[0] += f"; disk {cache.disk.budget_bytes // 2**20:,} MiB at {cache.disk.directory} ([cache] disk_max_bytes)"
+    if found is not None:
+        dropped = ", ".join(f"{n} {why}" for why, n in sorted(found.dropped.items())) or "none"
+        notes.append(f"         recovered {len(found.entries)} entries ({len(found.snapshots)} snapshots) in "
+                     f"{found.seconds:.2f} s; dropped: {dropped}")  # fmt: skip
+    for note in notes:
+        log.info("%s", note.strip())
+    return tuple(notes)
 
 
 def _routing(settings: Settings) -> Routing:

@@ -23,8 +23,10 @@ Everything is built once into frozen dataclasses and passed down. A config file 
     AKIAEXAMPLE = "111122223333"
 
     [cache]
-    max_bytes = 4294967296        # KV snapshot budget (default: a quarter of physical memory; 0 = no cache)
-    max_account_share = 0.5       # one account's share of it while others hold entries (default 0.5)
+    max_bytes = 4294967296        # KV snapshots in RAM (default: a quarter of physical memory; 0 = no cache)
+    max_account_share = 0.5       # one account's share of the budget while others hold entries (default 0.5)
+    disk_dir = "/var/lib/cachepoint/kv"   # the disk tier (default: <state_dir>/kv); survives restarts
+    disk_max_bytes = 68719476736  # its budget (default: half the free space there, at most 64 GiB; 0 = off)
 
     [routing]
     policy = "cache-affinity"     # or "bedrock" (cache-blind, like Bedrock's cross-Region routing)
@@ -183,6 +185,8 @@ class Settings:
     accounts: Mapping[str, str] = field(default_factory=dict)
     cache_max_bytes: int = field(default_factory=default_cache_bytes)
     cache_max_account_share: float = 0.5  # of the budget, while other accounts hold entries (noisy neighbours)
+    cache_disk_dir: Path | None = None  # default: <state_dir>/kv
+    cache_disk_max_bytes: int | None = None  # None: sized from the free space at start; 0: no disk tier
     regions_table: Mapping[str, Any] = field(default_factory=dict)  # [regions.*] and [geos.*] overrides
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     state_dir: Path = field(default_factory=default_state_dir)  # application profiles (SQLite)
@@ -194,9 +198,15 @@ class Settings:
     def log_dir(self) -> Path:
         return self.logging.dir or self.state_dir / "logs"
 
+    @property
+    def disk_dir(self) -> Path:
+        return self.cache_disk_dir or self.state_dir / "kv"
+
     def __post_init__(self) -> None:
         if self.cache_max_bytes < 0:
             raise ValueError("cache max_bytes must be >= 0")
+        if self.cache_disk_max_bytes is not None and self.cache_disk_max_bytes < 0:
+            raise ValueError("[cache] disk_max_bytes must be >= 0 (0 turns the disk tier off)")
         if not 0 < self.cache_max_account_share <= 1:
             raise ValueError("[cache] max_account_share must be in (0, 1]")
         if "default" not in self.engines:
@@ -239,6 +249,10 @@ def settings_from_table(table: Mapping[str, Any], **cli: Any) -> Settings:
         optional["cache_max_bytes"] = int(table["cache"]["max_bytes"])
     if "max_account_share" in table.get("cache", {}):
         optional["cache_max_account_share"] = float(table["cache"]["max_account_share"])
+    if "disk_dir" in table.get("cache", {}):
+        optional["cache_disk_dir"] = Path(table["cache"]["disk_dir"]).expanduser()
+    if "disk_max_bytes" in table.get("cache", {}):
+        optional["cache_disk_max_bytes"] = int(table["cache"]["disk_max_bytes"])
     if "state_dir" in server:
         optional["state_dir"] = Path(server["state_dir"]).expanduser()
     return Settings(

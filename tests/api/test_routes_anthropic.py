@@ -88,7 +88,7 @@ def message(text: str | None, stop_reason: str, usage: dict[str, Any]) -> dict[s
 
 def test_messages_writes_the_prefix_then_reads_it(client: TestClient) -> None:
     first = message_body(messages(client, REQUEST), f"written:{WRITTEN}:5m:new")
-    second = message_body(messages(client, REQUEST), f"hit:{WRITTEN}:5m")
+    second = message_body(messages(client, REQUEST), f"hit:{WRITTEN}:5m:ram")
 
     assert first == message(ANSWER, "max_tokens", usage(read=0, write=WRITTEN))
     assert second == message(ANSWER, "max_tokens", usage(read=WRITTEN, write=0))
@@ -145,7 +145,7 @@ def test_top_level_cache_control_caches_the_last_block(client: TestClient) -> No
     uncached = ASSISTANT_TAIL  # the checkpoint closes the only block: only the assistant opener is left
 
     first = message_body(messages(client, body), f"written:{WRITTEN}:5m:new")
-    second = message_body(messages(client, body), f"hit:{WRITTEN}:5m")
+    second = message_body(messages(client, body), f"hit:{WRITTEN}:5m:ram")
 
     assert first["usage"] == usage(read=0, write=WRITTEN, uncached=uncached)
     assert second["usage"] == usage(read=WRITTEN, write=0, uncached=uncached)
@@ -153,7 +153,7 @@ def test_top_level_cache_control_caches_the_last_block(client: TestClient) -> No
 
 def test_max_tokens_zero_prewarms_the_cache(client: TestClient) -> None:
     prewarm = message_body(messages(client, REQUEST | {"max_tokens": 0}), f"written:{WRITTEN}:5m:new")
-    answered = message_body(messages(client, REQUEST), f"hit:{WRITTEN}:5m")
+    answered = message_body(messages(client, REQUEST), f"hit:{WRITTEN}:5m:ram")
 
     assert prewarm == message(None, "max_tokens", usage(read=0, write=WRITTEN, output=0))
     assert answered == message(ANSWER, "max_tokens", usage(read=WRITTEN, write=0))
@@ -173,7 +173,7 @@ def test_a_prefix_written_through_converse_is_read_here_with_the_same_key(client
 
     response = messages(client, REQUEST, HEADERS | {"x-api-key": ACCESS_KEY})
 
-    body = message_body(response, f"hit:{WRITTEN}:5m")
+    body = message_body(response, f"hit:{WRITTEN}:5m:ram")
     assert body == message(ANSWER, "max_tokens", usage(read=WRITTEN, write=0))
     assert converse.json()["output"]["message"]["content"] == [{"text": ANSWER}]
 

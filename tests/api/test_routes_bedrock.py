@@ -129,7 +129,7 @@ def test_converse_writes_the_prefix_then_reads_it(runtime: Boto) -> None:
     second = runtime("Converse", modelId=SONNET, **CONVERSE)
 
     assert cache_headers(first) == (f"written:{WRITTEN}:5m:new", prefill(PROMPT, 0))
-    assert cache_headers(second) == (f"hit:{WRITTEN}:5m", prefill(UNCACHED, WRITTEN))  # only the tail is computed again
+    assert cache_headers(second) == (f"hit:{WRITTEN}:5m:ram", prefill(UNCACHED, WRITTEN))  # only the tail is computed again
     bodies = [first.json(), second.json()]
     for body in bodies:
         masked(body["metrics"], "latencyMs", MILLISECONDS)
@@ -151,7 +151,7 @@ def test_converse_one_hour_checkpoint_in_the_system_prompt(runtime: Boto) -> Non
     second = runtime("Converse", modelId=SONNET, inferenceConfig={"maxTokens": 4}, **request)
 
     assert cache_headers(first)[0] == f"written:{SYSTEM_WRITTEN}:1h:new"
-    assert cache_headers(second)[0] == f"hit:{SYSTEM_WRITTEN}:1h"
+    assert cache_headers(second)[0] == f"hit:{SYSTEM_WRITTEN}:1h:ram"
     total = INVOKE_PROMPT + 4
     assert first.json()["usage"] == {
         "inputTokens": INVOKE_UNCACHED,
@@ -349,7 +349,7 @@ def test_invoke_model_writes_then_reads_with_token_count_headers(runtime: Boto) 
     second = invoke(runtime, "InvokeModel", INVOKE_BODY)
 
     assert cache_headers(first) == (f"written:{SYSTEM_WRITTEN}:5m:new", prefill(INVOKE_PROMPT, 0))
-    assert cache_headers(second) == (f"hit:{SYSTEM_WRITTEN}:5m", prefill(INVOKE_UNCACHED, SYSTEM_WRITTEN))
+    assert cache_headers(second) == (f"hit:{SYSTEM_WRITTEN}:5m:ram", prefill(INVOKE_UNCACHED, SYSTEM_WRITTEN))
     assert token_headers(first) == {"Input": "23", "Output": "8", "Cache-Read-Input": "0", "Cache-Write-Input": "1108"}
     assert token_headers(second) == {"Input": "23", "Output": "8", "Cache-Read-Input": "1108", "Cache-Write-Input": "0"}
     bodies = [first.json(), second.json()]
@@ -400,7 +400,7 @@ def test_invoke_model_path_with_literal_colon_as_anthropic_bedrock_sends_it(runt
     response = runtime.client.post(f"/model/{SONNET}/invoke", content=json.dumps(INVOKE_BODY), headers=headers)
 
     assert cache_headers(response)[0] == f"written:{SYSTEM_WRITTEN}:5m:new"
-    assert invoke(runtime, "InvokeModel", INVOKE_BODY).headers["x-cachepoint-cache"] == f"hit:{SYSTEM_WRITTEN}:5m"
+    assert invoke(runtime, "InvokeModel", INVOKE_BODY).headers["x-cachepoint-cache"] == f"hit:{SYSTEM_WRITTEN}:5m:ram"
 
 
 @pytest.mark.parametrize(

@@ -343,7 +343,7 @@ def test_an_application_profile_is_callable_by_its_arn(runtime: Boto, control: B
     ]
 
     assert [r.status_code for r in responses] == [200, 200]
-    assert [r.headers["x-cachepoint-cache"] for r in responses] == ["written:1106:5m:new", "hit:1106:5m"]
+    assert [r.headers["x-cachepoint-cache"] for r in responses] == ["written:1106:5m:new", "hit:1106:5m:ram"]
     assert [r.json()["usage"]["cacheReadInputTokens"] for r in responses] == [0, 1106]
 
 

@@ -13,6 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.testclient import TestClient
 
 from cachepoint.api.common import AppServices
+from cachepoint.cache.disk import HEADER, DiskTier
+from cachepoint.cache.manager import PrefixCache
 from cachepoint.engine.fake import BYTES_PER_TOKEN
 from tests.api.wire import ACCESS_KEY, ASSISTANT_TAIL, SEPARATOR, USER_OPENER, Boto
 
@@ -48,7 +50,7 @@ UNCACHED_COST = (PROMPT * INPUT + MAX_TOKENS * OUTPUT) / MILLION  # the same req
 def write_then_read(runtime: Boto) -> None:
     """One cache write and one cache read of the same 1,106-token prefix."""
     content = [{"text": DOCUMENT}, {"cachePoint": {"type": "default"}}, {"text": QUESTION}]
-    for expected in (f"written:{WRITTEN}:5m:new", f"hit:{WRITTEN}:5m"):
+    for expected in (f"written:{WRITTEN}:5m:new", f"hit:{WRITTEN}:5m:ram"):
         response = runtime(
             "Converse",
             modelId=SONNET,
@@ -78,6 +80,7 @@ def test_metrics_count_the_calls_with_cloudwatch_names(
     bad = runtime("Converse", modelId="acme.nope-v1:0", messages=[{"role": "user", "content": [{"text": QUESTION}]}])
     assert bad.status_code == 400
 
+    disk_of(fake_services)  # the write has landed
     response = client.get("/metrics")
 
     assert response.status_code == 200
@@ -102,7 +105,12 @@ def test_metrics_count_the_calls_with_cloudwatch_names(
         f"InvocationClientErrors_total{{{invalid}}}": 1,
         'cachepoint_cache_entries{region="us-east-1"}': 1,
         'cachepoint_cache_bytes{region="us-east-1"}': WRITTEN * BYTES_PER_TOKEN,
-        "cachepoint_cache_budget_bytes": fake_services.settings.cache_max_bytes,
+        "cachepoint_cache_budget_bytes": disk_of(fake_services).budget_bytes,
+        'cachepoint_cache_tier_entries{tier="ram"}': 1,
+        'cachepoint_cache_tier_entries{tier="disk"}': 0,
+        'cachepoint_cache_tier_budget_bytes{tier="ram"}': fake_services.settings.cache_max_bytes,
+        'cachepoint_cache_tier_writes_total{tier="disk"}': 1,
+        'cachepoint_cache_tier_promotions_total{tier="ram"}': 0,
     }
     samples = exposition_samples(response.text)
     assert {series: samples.get(series) for series in expected} == expected
@@ -130,22 +138,41 @@ def test_dashboard_is_the_packaged_self_contained_page(client: TestClient) -> No
     assert 'src="http' not in page and "<link" not in page  # no CDN
 
 
-def empty_stats(budget_bytes: int) -> dict[str, Any]:
+def disk_of(services: AppServices) -> DiskTier:
+    """The disk tier (on by default), its queued writes done, so its figures are settled."""
+    cache = services.inference.cache
+    assert isinstance(cache, PrefixCache) and cache.disk is not None
+    assert cache.disk.flush()
+    return cache.disk
+
+
+def empty_stats(services: AppServices) -> dict[str, Any]:
+    disk = disk_of(services)
     return {
         "num_entries": 0,
         "num_snapshots": 0,
         "num_bytes": 0,
-        "budget_bytes": budget_bytes,
+        "budget_bytes": disk.budget_bytes,  # what exists is bounded by the disk tier; RAM holds the hot part
         "removals": {},
         "quota_evictions_by_account": {},
         "entries_by_region": {},
         "bytes_by_region": {},
-    }
+        "tiers": {
+            "ram": {"entries": 0, "bytes": 0, "budget_bytes": services.settings.cache_max_bytes, "promotions": 0,
+                    "demotions": 0, "lost": 0},
+            "disk": {"entries": 0, "files": 0, "bytes": 0, "budget_bytes": disk.budget_bytes, "writes": 0,
+                     "write_failures": 0, "writes_skipped": 0, "load_failures": 0},
+        },
+    }  # fmt: skip
 
 
-def one_entry_stats(budget_bytes: int) -> dict[str, Any]:
+def one_entry_stats(services: AppServices) -> dict[str, Any]:
     size = WRITTEN * BYTES_PER_TOKEN
-    return empty_stats(budget_bytes) | {
+    stats = empty_stats(services)
+    stats["tiers"]["ram"] |= {"entries": 1, "bytes": size}
+    file_bytes = HEADER.size + 4 * WRITTEN + size  # the header, the token IDs, the snapshot
+    stats["tiers"]["disk"] |= {"files": 1, "bytes": file_bytes, "writes": 1}
+    return stats | {
         "num_entries": 1,
         "num_snapshots": 1,
         "num_bytes": size,
@@ -159,7 +186,7 @@ def test_dashboard_data_before_any_call(client: TestClient, fake_services: AppSe
 
     assert json_of(client.get("/dashboard/data")) == {
         "series": {"minutes": [], "total": {row: [] for row in empty_rows}, "regions": {}},
-        "cache": empty_stats(fake_services.settings.cache_max_bytes),
+        "cache": empty_stats(fake_services),
     }
 
 
@@ -193,7 +220,7 @@ def test_dashboard_data_after_a_write_and_a_read(client: TestClient, runtime: Bo
     }
     assert body == {
         "series": {"minutes": [minute], "total": row, "regions": {"us-east-1": row}},
-        "cache": one_entry_stats(fake_services.settings.cache_max_bytes),
+        "cache": one_entry_stats(fake_services),
     }
 
 
@@ -212,7 +239,7 @@ def idle_engines() -> dict[str, Any]:
 
 def test_cache_stats_before_any_call(client: TestClient, fake_services: AppServices) -> None:
     assert json_of(client.get("/cachepoint/cache")) == {
-        "cache": empty_stats(fake_services.settings.cache_max_bytes),
+        "cache": empty_stats(fake_services),
         "engines": idle_engines(),
         "backends": BACKENDS,
     }
@@ -227,7 +254,7 @@ def test_cache_stats_after_a_write_and_a_read(client: TestClient, runtime: Boto,
     engines = idle_engines()
     engines["default@us-east-1"]["last_prefill"] = last_prefill  # the read computed only the 17-token tail
     assert body == {
-        "cache": one_entry_stats(fake_services.settings.cache_max_bytes),
+        "cache": one_entry_stats(fake_services),
         "engines": engines,
         "backends": BACKENDS,
     }

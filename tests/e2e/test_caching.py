@@ -81,7 +81,7 @@ def test_write_then_read_restores_real_kv_with_identical_output(runtime: Any) ->
     second = converse(runtime, content)
     assert totals(second) == (written, 0, uncached)
     assert "cacheDetails" not in second["usage"]
-    assert cache_header(second) == f"hit:{written}:5m"
+    assert cache_header(second) == f"hit:{written}:5m:ram"
     assert second["output"] == first["output"]  # temperature 0: the restored KV is the computed KV
     assert second["usage"]["totalTokens"] == read + written + uncached + second["usage"]["outputTokens"]
 
@@ -116,7 +116,7 @@ def test_two_checkpoints_with_a_swapped_document(runtime: Any) -> None:
     read, written, _ = totals(swapped)
     assert read == pytest.approx(instr_tokens, abs=8)  # the count includes the assistant opener tail
     assert read + written == sum(totals(first)[:2])  # same sizes: A and B are equally long
-    assert cache_header(swapped).startswith(f"hit:{read}:5m,written:")
+    assert cache_header(swapped).startswith(f"hit:{read}:5m:ram,written:")
 
 
 def test_below_minimum_succeeds_with_zero_counters(runtime: Any) -> None:

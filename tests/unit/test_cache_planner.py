@@ -5,10 +5,9 @@ import pytest
 from cachepoint.cache.manager import PrefixCache
 from cachepoint.cache.plan import MissCause, Outcome
 from cachepoint.clock import FakeClock
-from cachepoint.engine.fake import encode_snapshot
 from cachepoint.models.catalog import Catalog
 from cachepoint.types import Ttl
-from tests.cachekit import counts, rendered, run, scope
+from tests.cachekit import captured, counts, rendered, run, scope
 
 CATALOG = Catalog.packaged()
 SONNET_45 = CATALOG.get("anthropic.claude-sonnet-4-5-20250929-v1:0").caching  # min 1024, lookback 20
@@ -153,10 +152,10 @@ def test_concurrent_identical_requests_release_cleanly(cache: PrefixCache) -> No
     short, long = rendered([("a", 1100)], {0: M5}), rendered([("a", 1100), ("b", 1100)], {0: M5, 1: M5})
     run(cache, short, SONNET_45)
     first, second = cache.plan(scope(), long, SONNET_45), cache.plan(scope(), long, SONNET_45)
-    cache.commit(first, tuple(encode_snapshot(long.tokens[:t]) for t in first.capture_at))
+    cache.commit(first, captured(long, first))
     reader = cache.plan(scope(), long, SONNET_45)
     assert reader.read_tokens == 2200
-    cache.commit(second, tuple(encode_snapshot(long.tokens[:t]) for t in second.capture_at))  # replaces the entry
+    cache.commit(second, captured(long, second))  # replaces the entry
     for plan in (first, second, reader):
         cache.release(plan)
         cache.index.check_integrity()

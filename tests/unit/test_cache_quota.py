@@ -18,6 +18,7 @@ from cachepoint.cache.manager import PrefixCache
 from cachepoint.cache.plan import CachePlan, MissCause
 from cachepoint.clock import FakeClock
 from cachepoint.engine.fake import encode_snapshot
+from cachepoint.engine.protocol import Prefilled
 from cachepoint.models.catalog import Catalog
 from cachepoint.prompt.render import Boundary, RenderedPrompt
 from cachepoint.types import AccountId, Checkpoint, Section, Ttl
@@ -242,7 +243,7 @@ class Model:
         before = {a: {e.key for e in index.entries_of(a)} for a in (A, B, C)}
         within_before = {a for a in (A, B, C) if index.owner_bytes(a) <= share}
         num_bytes_before = index.num_bytes
-        self.cache.commit(flight.plan, snapshots)
+        self.cache.commit(flight.plan, Prefilled(snapshots, 1, 0.0))
         flight.committed = True
         if not stored:
             assert index.num_bytes == num_bytes_before, "a snapshot over the limit was stored"

@@ -30,6 +30,7 @@ class AppServices:
     clock: Clock
     telemetry: Telemetry
     authenticator: Authenticator
+    notes: tuple[str, ...] = ()  # start-up facts for the banner (cache tiers, what a restart recovered)
 
 
 def services_of(request: Request) -> AppServices:

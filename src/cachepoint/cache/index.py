@@ -11,8 +11,12 @@ Three removal axes:
   holds at most `share` bytes. A share binds only while another owner holds blobs (see `over_share`).
 - capacity: `evict_to(budget, share)` drops least-recently-used unpinned entries until the live blobs fit,
   taking them first from owners over their share (reason quota), only then from anyone (reason capacity).
+- bytes: `remove_blob(blob_id, reason)` drops every entry of a blob whose bytes turned out unreadable,
+  or did not match the request's tokens.
 Removing an entry frees its blob when no entry points into it any more; mutating calls return the
-freed blob IDs so the owner can drop their bytes. No I/O, no clock: `now` is always an argument.
+freed blob IDs so the owner can drop their bytes, and `drain_removed()` hands out the removed keys (a
+journal persists them). `restore_blob`/`restore_entry`/`remember` rebuild an index after a restart.
+No I/O, no clock: `now` is always an argument.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ class RemovalReason(StrEnum):
     TTL = "ttl"
     CAPACITY = "capacity"
     QUOTA = "quota"  # the owner held more than its share of the budget
+    UNREADABLE = "unreadable"  # the snapshot's bytes were missing, truncated or failed their checksum
+    TOKEN_MISMATCH = "token-mismatch"  # the stored tokens differ from the request's under an equal key
 
 
 @dataclass
@@ -85,6 +91,7 @@ class PrefixIndex:
         self._pins: Counter[BlockHash] = Counter()
         self._owners: dict[AccountId, OwnerTotals] = {}  # only owners holding at least one blob
         self._next_blob_id = 1
+        self._removed: list[BlockHash] = []
         self.num_bytes = 0
         self.stats = IndexStats()
 
@@ -104,6 +111,16 @@ class PrefixIndex:
 
     def blob(self, blob_id: BlobId) -> Blob:
         return self._blobs[blob_id]
+
+    def has_blob(self, blob_id: BlobId) -> bool:
+        return blob_id in self._blobs
+
+    def entry(self, key: BlockHash) -> Entry | None:
+        return self._entries.get(key)
+
+    def entries(self) -> list[Entry]:
+        """Every entry, least recently used first; O(size)."""
+        return [self._entries[key] for key in self._lru]
 
     @property
     def num_entries(self) -> int:
@@ -234,6 +251,40 @@ class PrefixIndex:
     def drop_blob_if_unused(self, blob_id: BlobId) -> list[BlobId]:
         return self._release_blob(blob_id, decrement=False)
 
+    def remove_blob(self, blob_id: BlobId, reason: RemovalReason) -> list[BlobId]:
+        """Drop every entry pointing into `blob_id` (pinned or not: its bytes are gone)."""
+        keys = [key for key, entry in self._entries.items() if entry.blob_id == blob_id]
+        freed: list[BlobId] = []
+        for key in keys:
+            freed += self._remove(key, reason)
+        return freed
+
+    def drain_removed(self) -> list[BlockHash]:
+        """Keys removed (for any reason, replacements excepted) since the last call."""
+        removed, self._removed = self._removed, []
+        return removed
+
+    # -- rebuilding after a restart -------------------------------------------------------------
+    def restore_blob(self, blob_id: BlobId, num_tokens: int, num_bytes: int, owner: AccountId, label: str) -> None:
+        assert blob_id not in self._blobs, "a blob restored twice"
+        self._blobs[blob_id] = Blob(blob_id, num_tokens, num_bytes, owner, label=label)
+        self._next_blob_id = max(self._next_blob_id, blob_id + 1)
+        self.num_bytes += num_bytes
+        totals = self._owners.setdefault(owner, OwnerTotals())
+        totals.num_blobs += 1
+        totals.num_bytes += num_bytes
+
+    def restore_entry(
+        self, key: BlockHash, scope: BlockHash, num_tokens: int, ttl: Ttl, blob_id: BlobId, expires_at_s: float
+    ) -> None:
+        """An entry as it was, deadline included (least recently used first, as `entries()` lists them)."""
+        self.insert(key, scope, num_tokens, ttl, blob_id, expires_at_s - ttl.seconds)
+
+    def remember(self, key: BlockHash, reason: RemovalReason) -> None:
+        """A removal that happened elsewhere (while the server was down): later misses on `key` say why."""
+        self.stats.removals[reason] += 1
+        self._tombstone(key, reason)
+
     # -- internals ------------------------------------------------------------------------------
     def _evict_lru(
         self, done: Callable[[], bool], eligible: Callable[[Entry], bool], reason: RemovalReason
@@ -255,10 +306,14 @@ class PrefixIndex:
         self.stats.removals[reason] += 1
         if reason is RemovalReason.QUOTA:
             self.stats.quota_removals_by_owner[self._entries[key].owner] += 1
+        self._tombstone(key, reason)
+        self._removed.append(key)
+        return self._drop(key)
+
+    def _tombstone(self, key: BlockHash, reason: RemovalReason) -> None:
         self._tombstones[key] = reason
         if len(self._tombstones) > MAX_TOMBSTONES:
             self._tombstones.popitem(last=False)
-        return self._drop(key)
 
     def _drop(self, key: BlockHash) -> list[BlobId]:
         entry = self._entries.pop(key)

@@ -1,7 +1,7 @@
 """Prefix keys: a SHA-256 chain over each block's tokens, seeded by (account, Region, base model).
 
 Seeding the first link isolates the whole chain (vLLM's cache_salt idea): equal tokens in another
-account, Region or model never produce an equal key. The profile ID is not part of the seed, so a
+account, Region, model or engine never produce an equal key. The profile ID is not part of the seed, so a
 base-model ID and a `us.` profile landing in the same Region share entries.
 """
 
@@ -17,8 +17,10 @@ BlockHash = NewType("BlockHash", bytes)
 _VERSION = b"cachepoint-prefix-v1"
 
 
-def scope_seed(account_id: str, region: str, model_id: str) -> BlockHash:
-    material = b"\x00".join((_VERSION, account_id.encode(), region.encode(), model_id.encode()))
+def scope_seed(account_id: str, region: str, model_id: str, fingerprint: str = "") -> BlockHash:
+    """`fingerprint` is the engine's (model file, template, KV format): another engine's KV never matches."""
+    parts = (_VERSION, account_id.encode(), region.encode(), model_id.encode(), fingerprint.encode())
+    material = b"\x00".join(parts)
     return BlockHash(hashlib.sha256(material).digest())
 
 

@@ -1,5 +1,12 @@
 """PrefixCache: the real PromptCache, gluing keys, the pure index and planner, and the snapshot store.
 
+Tiers (RAM over disk, see `store.py`): the index's budget is what exists (the disk budget when the disk
+tier is on); RAM holds the hot subset. A hit on a snapshot that is only on disk is planned with
+`fetch_blob`; the service calls `fetch` off the event loop, which reads, verifies and promotes it. A
+disk read that would be slower than recomputing (`costs.py`) is skipped: Bedrock's usage is still a
+read, and the report says `recomputed`. Every change to entries goes to the disk tier's manifest, so a
+restart (`recover`) finds the entries that were live, with their deadlines.
+
 Runs on the event loop thread only (plan/commit/release are quick and never wait on the engine), so
 it needs no lock. "now" is read once per operation from the injected clock.
 
@@ -25,20 +32,38 @@ live entries (a noisy neighbour costs both money and latency). Design decisions:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from array import array
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 
-from cachepoint.cache.index import BlobId, PrefixIndex
+from cachepoint.cache.costs import RestoreCosts
+from cachepoint.cache.disk import DiskTier, EntryRecord, Recovery, SnapshotRecord, Unreadable
+from cachepoint.cache.index import BlobId, Entry, PrefixIndex, RemovalReason
 from cachepoint.cache.keys import BlockHash, chain_keys, scope_seed
-from cachepoint.cache.plan import CachePlan, CacheScope, CacheStats, Outcome
-from cachepoint.cache.planner import Decision, decide, disabled_reports, longest_hit
-from cachepoint.cache.store import MemoryStore, SnapshotStore
+from cachepoint.cache.plan import (
+    CachePlan,
+    CacheScope,
+    CacheStats,
+    MissCause,
+    Outcome,
+    SnapshotUnavailable,
+    Tier,
+)
+from cachepoint.cache.planner import Decision, Hit, decide, disabled_reports, longest_hit
+from cachepoint.cache.store import TieredStore
 from cachepoint.clock import Clock
-from cachepoint.engine.protocol import Snapshot
+from cachepoint.engine.protocol import Prefilled, Snapshot
 from cachepoint.models.spec import CachingRules
 from cachepoint.prompt.render import RenderedPrompt
 from cachepoint.types import AccountId
 
 log = logging.getLogger(__name__)
+
+_REASONS = {
+    MissCause.SNAPSHOT_UNREADABLE: RemovalReason.UNREADABLE,
+    MissCause.TOKEN_MISMATCH: RemovalReason.TOKEN_MISMATCH,
+}
 
 
 @dataclass(frozen=True)
@@ -48,11 +73,17 @@ class _Handle:
     decision: Decision
     region: str
     account: AccountId
+    fingerprint: str
+    tokens: tuple[int, ...]
 
 
 class PrefixCache:
     def __init__(
-        self, clock: Clock, budget_bytes: int, store: SnapshotStore | None = None, max_account_share: float = 0.5
+        self,
+        clock: Clock,
+        budget_bytes: int,
+        store: TieredStore | None = None,
+        max_account_share: float = 0.5,
     ) -> None:
         if not 0.0 < max_account_share <= 1.0:
             raise ValueError(f"max_account_share must be in (0, 1], not {max_account_share}")
@@ -60,7 +91,13 @@ class PrefixCache:
         self.budget_bytes = budget_bytes
         self.max_account_share = max_account_share
         self.index = PrefixIndex()
-        self.store = store or MemoryStore()
+        self.store = store if store is not None else TieredStore(budget_bytes)
+        self.costs = RestoreCosts()
+        self.recovery: Recovery | None = None
+
+    @property
+    def disk(self) -> DiskTier | None:
+        return self.store.disk
 
     @property
     def share_bytes(self) -> int:
@@ -71,6 +108,7 @@ class PrefixCache:
         """What `account` may hold now: its share, or the whole budget while no other account holds entries."""
         return self.share_bytes if self.index.others_hold_blobs(account) else self.budget_bytes
 
+    # -- planning -----------------------------------------------------------------------------------
     def plan(self, scope: CacheScope, rendered: RenderedPrompt, rules: CachingRules | None) -> CachePlan:
         if not any(b.checkpoint for b in rendered.boundaries):
             return CachePlan()
@@ -79,26 +117,55 @@ class PrefixCache:
             return CachePlan(reports=disabled_reports(rendered.boundaries, outcome))
         now = self.clock.now_s()
         self._free(self.index.expire(now))
-        seed = scope_seed(scope.account_id, scope.region, scope.model_id)
+        self._drop_lost()
+        seed = scope_seed(scope.account_id, scope.region, scope.model_id, scope.fingerprint)
         keys = chain_keys(seed, rendered.tokens, [b.end_tokens for b in rendered.boundaries])
-        decision = decide(rendered.boundaries, keys, rules, self.index, seed, now)
-        return self._plan_from(decision, _Handle(seed, keys, decision, scope.region, scope.account_id), now)
+        while True:  # each pass drops one unusable snapshot, so this ends
+            decision = decide(rendered.boundaries, keys, rules, self.index, seed, now)
+            tier = self._tier(decision.hit, rendered.tokens, scope.fingerprint)
+            if tier is not None:
+                break
+        handle = _Handle(seed, keys, decision, scope.region, scope.account_id, scope.fingerprint, rendered.tokens)
+        plan = self._plan_from(decision, handle, now, tier)
+        self._journal_removals()
+        return plan
+
+    def _tier(self, hit: Hit | None, tokens: tuple[int, ...], engine: str) -> Tier | None:
+        """Where the hit's bytes come from; None after dropping a snapshot that cannot serve it."""
+        if hit is None:
+            return Tier.RAM
+        held = self.store.get(hit.blob_id)
+        if held is not None:
+            if _same_tokens(held.tokens, tokens, hit.num_tokens):
+                return Tier.RAM
+            self._remove_blob(hit.blob_id, RemovalReason.TOKEN_MISMATCH)
+            return None
+        if not self.store.on_disk(hit.blob_id):  # lost its bytes (a skipped disk write) before this hit
+            self._remove_blob(hit.blob_id, RemovalReason.UNREADABLE)
+            return None
+        blob = self.index.blob(hit.blob_id)
+        return Tier.DISK if self.costs.disk_pays(engine, blob.num_bytes, hit.num_tokens) else Tier.RECOMPUTED
 
     def match_tokens(self, scope: CacheScope, rendered: RenderedPrompt, rules: CachingRules | None) -> int:
         if rules is None or not scope.caching_enabled or not any(b.checkpoint for b in rendered.boundaries):
             return 0
-        seed = scope_seed(scope.account_id, scope.region, scope.model_id)
+        seed = scope_seed(scope.account_id, scope.region, scope.model_id, scope.fingerprint)
         keys = chain_keys(seed, rendered.tokens, [b.end_tokens for b in rendered.boundaries])
         hit = longest_hit(rendered.boundaries, keys, rules, self.index, self.clock.now_s())
         return hit.num_tokens if hit else 0
 
-    def _plan_from(self, decision: Decision, handle: _Handle, now: float) -> CachePlan:
-        restore, restore_tokens = None, 0
+    def _plan_from(self, decision: Decision, handle: _Handle, now: float, tier: Tier) -> CachePlan:
+        restore, restore_tokens, fetch = None, 0, None
+        reports = decision.reports
         if decision.hit is not None:
             self.index.touch(decision.hit.key, now)
             self._touch_ancestors(handle, decision.hit.block_index, now)
             self.index.pin(decision.hit.key)
-            restore, restore_tokens = self.store.get(decision.hit.blob_id), decision.hit.num_tokens
+            held = self.store.get(decision.hit.blob_id) if tier is Tier.RAM else None
+            restore = held.snapshot if held is not None else None
+            restore_tokens = decision.hit.num_tokens if tier is not Tier.RECOMPUTED else 0
+            fetch = decision.hit.blob_id if tier is Tier.DISK else None
+            reports = tuple(replace(r, tier=tier) if r.outcome is Outcome.HIT else r for r in reports)
         capture = (decision.writes[-1].num_tokens,) if decision.writes else ()
         return CachePlan(
             restore=restore,
@@ -107,33 +174,100 @@ class PrefixCache:
             read_tokens=decision.read_tokens,
             write_5m_tokens=decision.write_5m_tokens,
             write_1h_tokens=decision.write_1h_tokens,
-            reports=decision.reports,
+            reports=reports,
             handle=handle,
+            fetch_blob=fetch,
         )
 
     def _touch_ancestors(self, handle: _Handle, hit_block: int, now: float) -> None:
         """A hit refreshes every stored prefix of it too (our choice: they are read as part of it)."""
+        touched = [handle.keys[hit_block]] if handle.decision.hit else []
         for key in handle.keys[:hit_block]:
             if self.index.live(key, now) is not None:
                 self.index.touch(key, now)
+                touched.append(key)
+        if self.disk is not None:
+            self.disk.touch([(key, entry.expires_at_s) for key in touched if (entry := self.index.entry(key))])
 
-    def commit(self, plan: CachePlan, snapshots: tuple[Snapshot, ...]) -> None:
+    # -- the disk tier's part -----------------------------------------------------------------------
+    def fetch(self, plan: CachePlan) -> CachePlan:
+        """Blocking: read the hit's snapshot from disk and check its tokens (call it off the event loop;
+        it touches no index state)."""
         handle = plan.handle
-        if not isinstance(handle, _Handle) or not handle.decision.writes or not snapshots:
+        if plan.fetch_blob is None or not isinstance(handle, _Handle):
+            return plan
+        started = time.perf_counter()
+        try:
+            held = self.store.load(BlobId(plan.fetch_blob))
+        except Unreadable as error:
+            raise SnapshotUnavailable(MissCause.SNAPSHOT_UNREADABLE, str(error)) from None
+        self.costs.disk_read.observe(held.snapshot.num_bytes, time.perf_counter() - started)
+        if not _same_tokens(held.tokens, handle.tokens, plan.restore_tokens):
+            raise SnapshotUnavailable(MissCause.TOKEN_MISMATCH, f"snapshot {plan.fetch_blob} holds other tokens")
+        return replace(plan, restore=held.snapshot, fetch_blob=None)
+
+    def discard(self, plan: CachePlan, error: SnapshotUnavailable) -> None:
+        """The hit's snapshot could not serve it: drop its entries, so planning again misses with the cause."""
+        log.warning("prompt cache: %s; the request is planned again", error)
+        if plan.fetch_blob is not None:
+            self._remove_blob(BlobId(plan.fetch_blob), _REASONS.get(error.cause, RemovalReason.UNREADABLE))
+            self._journal_removals()
+
+    def recover(self, fingerprints: Collection[str]) -> Recovery | None:
+        """Rebuild the index from the disk tier's manifest, then start its writer. Before serving."""
+        if self.disk is None:
+            return None
+        found = self.disk.recover(self.clock.now_s(), fingerprints)
+        for record in found.snapshots:
+            self.index.restore_blob(record.blob_id, record.num_tokens, record.num_bytes, record.owner, record.label)
+            self.store.adopt(record)
+        for e in found.entries:
+            self.index.restore_entry(e.key, e.scope, e.num_tokens, e.ttl, e.blob_id, e.expires_at_s)
+        for key in found.expired:
+            self.index.remember(key, RemovalReason.TTL)
+        for key in found.unreadable:
+            self.index.remember(key, RemovalReason.UNREADABLE)
+        self.recovery = found
+        self.disk.start()
+        self._free(self.index.evict_to(self.budget_bytes, self.share_bytes))  # the budget may have shrunk
+        self._journal_removals()
+        return found
+
+    # -- after prefill ------------------------------------------------------------------------------
+    def commit(self, plan: CachePlan, prefilled: Prefilled) -> None:
+        handle = plan.handle
+        if not isinstance(handle, _Handle):
+            return
+        self._learn(handle.fingerprint, plan, prefilled)
+        snapshots = prefilled.snapshots
+        if not handle.decision.writes or not snapshots:
             return
         now = self.clock.now_s()
         snapshot = snapshots[-1]
         if not self._fits(snapshot, handle.account):
             return
         blob_id = self.index.new_blob(snapshot.num_tokens, snapshot.num_bytes, handle.account, handle.region)
-        self.store.put(blob_id, snapshot)
+        record = SnapshotRecord(blob_id, snapshot.num_tokens, snapshot.num_bytes, snapshot.nominal_bytes is not None,
+                                handle.fingerprint, handle.account, handle.region)  # fmt: skip
+        self.store.put(record, snapshot, array("i", handle.tokens[: snapshot.num_tokens]))
         freed: list[BlobId] = []
+        changed = [w.key for w in handle.decision.writes]
         for write in handle.decision.writes:
             freed += self.index.insert(write.key, handle.scope, write.num_tokens, write.ttl, blob_id, now)
-        freed += self._rehome_chain(handle, blob_id, snapshot.num_tokens, now)
+        rehomed, moved = self._rehome_chain(handle, blob_id, snapshot.num_tokens, now)
+        freed += rehomed
+        self._journal_entries(changed + moved)  # before the freed snapshots' rows go
         freed += self.index.trim_owner(handle.account, self.share_bytes)
         freed += self.index.evict_to(self.budget_bytes, self.share_bytes)
+        self._journal_removals()
         self._free(freed)
+
+    def _learn(self, engine: str, plan: CachePlan, prefilled: Prefilled) -> None:
+        """What recomputing and importing cost on this engine, from the prefill just done."""
+        compute_s = prefilled.prefill_s - prefilled.restore_s - prefilled.snapshot_s
+        self.costs.observe_prefill(engine, prefilled.num_evaluated_tokens, compute_s)
+        if plan.restore is not None and plan.restore.nominal_bytes is None:
+            self.costs.observe_import(engine, plan.restore.num_bytes, prefilled.restore_s)
 
     def _fits(self, snapshot: Snapshot, account: AccountId) -> bool:
         """Whether the snapshot may be stored at all; says why not, since the request was billed a write."""
@@ -157,22 +291,32 @@ class PrefixCache:
             return False
         return True
 
-    def _rehome_chain(self, handle: _Handle, blob_id: BlobId, num_tokens: int, now: float) -> list[BlobId]:
+    def _rehome_chain(
+        self, handle: _Handle, blob_id: BlobId, num_tokens: int, now: float
+    ) -> tuple[list[BlobId], list[BlockHash]]:
         """Older entries on this chain are prefixes of the new snapshot: point them into it, so the
         bytes of an older, shorter snapshot are freed instead of kept twice. Safe while another request
         restores from the old snapshot: its plan holds the Snapshot object itself."""
         freed: list[BlobId] = []
+        moved: list[BlockHash] = []
         for key in handle.keys:
             entry = self.index.live(key, now)
-            if entry is not None and entry.num_tokens <= num_tokens:
+            if entry is not None and entry.num_tokens <= num_tokens and entry.blob_id != blob_id:
                 freed += self.index.rehome(key, blob_id)
-        return freed
+                moved.append(key)
+        return freed, moved
 
     def resize(self, budget_bytes: int) -> None:
         """Change the byte budget (and so every share); evicts at once if the live snapshots no longer fit.
         Accounts left over their smaller share are trimmed lazily, as after a second account appears."""
         self.budget_bytes = budget_bytes
         self._free(self.index.evict_to(budget_bytes, self.share_bytes))
+        self._journal_removals()
+
+    def close(self) -> None:
+        """Let the disk tier finish what is queued (shutdown)."""
+        if self.disk is not None:
+            self.disk.close()
 
     def release(self, plan: CachePlan) -> None:
         handle = plan.handle
@@ -190,8 +334,54 @@ class PrefixCache:
             budget_bytes=self.budget_bytes,
             removals={reason.value: n for reason, n in self.index.stats.removals.items()},
             quota_evictions_by_account={owner: n for owner, n in self.index.stats.quota_removals_by_owner.items()},
+            tiers=self._tier_stats(),
         )
+
+    def _tier_stats(self) -> dict[str, dict[str, int]]:
+        tiers = self.store.tiers()
+        entries = {"ram": 0, "disk": 0}
+        for entry in self.index.entries():
+            entries[tiers.get(entry.blob_id, "ram")] += 1
+        s, ram_tier = self.store.stats, self.store.ram
+        ram = {"entries": entries["ram"], "bytes": ram_tier.num_bytes, "budget_bytes": ram_tier.budget_bytes,
+               "promotions": s.promotions, "demotions": s.demotions, "lost": s.lost}  # fmt: skip
+        if self.disk is None:
+            return {"ram": ram}
+        d = self.disk.stats
+        disk = {"entries": entries["disk"], "files": self.disk.num_files, "bytes": self.disk.file_bytes,
+                "budget_bytes": self.disk.budget_bytes, "writes": d.writes, "write_failures": d.write_failures,
+                "writes_skipped": d.writes_skipped, "load_failures": s.load_failures}  # fmt: skip
+        return {"ram": ram, "disk": disk}
+
+    # -- internals ----------------------------------------------------------------------------------
+    def _remove_blob(self, blob_id: BlobId, reason: RemovalReason) -> None:
+        self._free(self.index.remove_blob(blob_id, reason))
+
+    def _drop_lost(self) -> None:
+        for blob_id in self.store.take_lost():
+            if self.index.has_blob(blob_id):
+                self._remove_blob(blob_id, RemovalReason.CAPACITY)
+
+    def _journal_entries(self, keys: list[BlockHash]) -> None:
+        if self.disk is None:
+            return
+        entries = [e for key in dict.fromkeys(keys) if (e := self.index.entry(key)) is not None]
+        self.disk.upsert([_record(e) for e in entries])
+
+    def _journal_removals(self) -> None:
+        removed = self.index.drain_removed()
+        if self.disk is not None:
+            self.disk.remove(removed)
 
     def _free(self, blob_ids: list[BlobId]) -> None:
         for blob_id in blob_ids:
             self.store.delete(blob_id)
+
+
+def _record(entry: Entry) -> EntryRecord:
+    return EntryRecord(entry.key, entry.scope, entry.blob_id, entry.num_tokens, entry.ttl, entry.expires_at_s)
+
+
+def _same_tokens(stored: array[int], tokens: tuple[int, ...], num_tokens: int) -> bool:
+    """The prefix a restore would serve, compared token by token (an equal key is not proof enough)."""
+    return len(stored) >= num_tokens and stored[:num_tokens] == array("i", tokens[:num_tokens])

@@ -3,8 +3,12 @@
 `PromptCache` contract:
 - `plan(scope, rendered, rules)` looks up the longest live written prefix, pins what it will restore,
   and says which offsets to snapshot and what the usage is. It never waits on the engine.
-- `commit(plan, snapshots)` stores the snapshots the engine captured at `plan.capture_at` and makes
-  the new entries visible. Called once, after prefill.
+- `fetch(plan)` (blocking I/O: call it off the event loop) reads a hit's snapshot from disk when
+  `plan.fetch_blob` is set, verifies it, and returns the plan with `restore` set; it raises
+  `SnapshotUnavailable` when the bytes are unreadable or their tokens differ from the request's. Then
+  `discard(plan, error)` drops that snapshot's entries, `release(plan)` unpins, and a new `plan` misses.
+- `commit(plan, prefilled)` stores the snapshots the engine captured at `plan.capture_at` and makes
+  the new entries visible; the prefill's figures tell the cache what recomputing costs. Called once.
 - `release(plan)` unpins; always called, whether the request succeeded or not.
 `NullCache` is caching switched off: every checkpoint reports why it did nothing.
 """
@@ -15,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from cachepoint.engine.protocol import Snapshot
+from cachepoint.engine.protocol import Prefilled, Snapshot
 from cachepoint.models.spec import CachingRules
 from cachepoint.prompt.render import RenderedPrompt
 from cachepoint.types import AccountId, RegionId
@@ -38,6 +42,25 @@ class MissCause(StrEnum):
     EXPIRED = "expired"
     EVICTED = "evicted"
     PREFIX_CHANGED = "prefix-changed"  # other prefixes are cached: something before this point differs
+    SNAPSHOT_UNREADABLE = "snapshot-unreadable"  # its snapshot was missing, truncated or corrupt
+    TOKEN_MISMATCH = "token-mismatch"  # its snapshot's stored tokens differ from the request's
+
+
+class Tier(StrEnum):
+    """Where the bytes of a hit came from. `recomputed`: from nowhere, because restoring them from disk
+    would have been slower than computing them again (the usage is still a read: Bedrock's rules decide it)."""
+
+    RAM = "ram"
+    DISK = "disk"
+    RECOMPUTED = "recomputed"
+
+
+class SnapshotUnavailable(Exception):
+    """A hit's snapshot cannot be restored; `cause` says why (the miss that follows reports it)."""
+
+    def __init__(self, cause: MissCause, detail: str) -> None:
+        super().__init__(detail)
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -49,9 +72,12 @@ class CheckpointReport:
     ttl: str
     outcome: Outcome
     cause: MissCause | None = None
+    tier: Tier | None = None  # hits only
 
     def compact(self) -> str:
-        parts = [self.outcome.value, str(self.num_tokens), self.ttl] + ([self.cause.value] if self.cause else [])
+        parts = [self.outcome.value, str(self.num_tokens), self.ttl]
+        parts += [self.cause.value] if self.cause else []
+        parts += [self.tier.value] if self.tier else []
         return ":".join(parts)
 
 
@@ -61,6 +87,7 @@ class CacheScope:
     region: RegionId
     model_id: str
     caching_enabled: bool = True
+    fingerprint: str = ""  # the engine's (model file, template, KV format): part of every key
 
 
 @dataclass(frozen=True)
@@ -73,6 +100,11 @@ class CachePlan:
     write_1h_tokens: int = 0
     reports: tuple[CheckpointReport, ...] = ()
     handle: object = field(default=None, compare=False, repr=False)  # the cache's own bookkeeping
+    fetch_blob: int | None = None  # the hit's bytes are on disk: `fetch` reads them before the engine runs
+
+    @property
+    def tier(self) -> Tier | None:
+        return next((r.tier for r in self.reports if r.tier is not None), None)
 
 
 @dataclass(frozen=True)
@@ -85,12 +117,17 @@ class CacheStats:
     quota_evictions_by_account: dict[str, int] = field(default_factory=dict)  # by the account over its share
     entries_by_region: dict[str, int] = field(default_factory=dict)
     bytes_by_region: dict[str, int] = field(default_factory=dict)
+    tiers: dict[str, dict[str, int]] = field(default_factory=dict)  # per tier: entries, bytes, promotions…
 
 
 class PromptCache(Protocol):
     def plan(self, scope: CacheScope, rendered: RenderedPrompt, rules: CachingRules | None) -> CachePlan: ...
 
-    def commit(self, plan: CachePlan, snapshots: tuple[Snapshot, ...]) -> None: ...
+    def fetch(self, plan: CachePlan) -> CachePlan: ...
+
+    def discard(self, plan: CachePlan, error: SnapshotUnavailable) -> None: ...
+
+    def commit(self, plan: CachePlan, prefilled: Prefilled) -> None: ...
 
     def release(self, plan: CachePlan) -> None: ...
 
@@ -99,6 +136,8 @@ class PromptCache(Protocol):
         ...
 
     def stats(self) -> CacheStats: ...
+
+    def close(self) -> None: ...
 
 
 class NullCache:
@@ -110,7 +149,13 @@ class NullCache:
         )
         return CachePlan(reports=reports)
 
-    def commit(self, plan: CachePlan, snapshots: tuple[Snapshot, ...]) -> None:
+    def fetch(self, plan: CachePlan) -> CachePlan:
+        return plan
+
+    def discard(self, plan: CachePlan, error: SnapshotUnavailable) -> None:
+        pass
+
+    def commit(self, plan: CachePlan, prefilled: Prefilled) -> None:
         pass
 
     def release(self, plan: CachePlan) -> None:
@@ -121,3 +166,6 @@ class NullCache:
 
     def stats(self) -> CacheStats:
         return CacheStats()
+
+    def close(self) -> None:
+        pass

@@ -140,8 +140,17 @@ def _report(
     return make(Outcome.WRITTEN, _miss_cause(keys[boundary.block_index], index, scope))
 
 
+_CAUSES = {
+    RemovalReason.TTL: MissCause.EXPIRED,
+    RemovalReason.CAPACITY: MissCause.EVICTED,
+    RemovalReason.QUOTA: MissCause.EVICTED,
+    RemovalReason.UNREADABLE: MissCause.SNAPSHOT_UNREADABLE,
+    RemovalReason.TOKEN_MISMATCH: MissCause.TOKEN_MISMATCH,
+}
+
+
 def _miss_cause(key: BlockHash, index: PrefixIndex, scope: BlockHash) -> MissCause:
     reason = index.removal_reason(key)
     if reason is not None:
-        return MissCause.EXPIRED if reason is RemovalReason.TTL else MissCause.EVICTED
+        return _CAUSES[reason]
     return MissCause.PREFIX_CHANGED if index.scope_has_entries(scope) else MissCause.NEW

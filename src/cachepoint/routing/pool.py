@@ -16,9 +16,12 @@ from cachepoint.types import RegionId
 class EnginePool:
     """All Regions' runners of one engine name (one model). `tokenizer` serves them all: same model."""
 
-    def __init__(self, settings: EngineSettings, template: ChatTemplate, backend: Backend) -> None:
+    def __init__(
+        self, settings: EngineSettings, template: ChatTemplate, backend: Backend, fingerprint: str = ""
+    ) -> None:
         self.settings = settings
         self.template = template
+        self.fingerprint = fingerprint  # what a snapshot must have been made by to be restored here
         self._backend = backend
         self._runners: dict[RegionId, Runner] = {}
 

@@ -20,7 +20,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
 from cachepoint.accounting.usage import Usage
-from cachepoint.cache.plan import CachePlan, CacheScope, PromptCache
+from cachepoint.cache.plan import CachePlan, CacheScope, PromptCache, SnapshotUnavailable
 from cachepoint.clock import Clock
 from cachepoint.engine.protocol import Finished, FinishReason, GenerateJob, Prefilled
 from cachepoint.engine.textstream import TextStream
@@ -151,6 +151,7 @@ class InferenceService:
         self.offload.close()
         for pool in self.pools.values():
             pool.close()
+        self.cache.close()
 
     # -- preparing --------------------------------------------------------------------------------
     def _resolve(self, request: InvocationRequest, decoded: Decoded) -> Target:
@@ -187,7 +188,7 @@ class InferenceService:
     # -- running ----------------------------------------------------------------------------------
     async def _events(self, call: PreparedCall) -> AsyncGenerator[ServiceEvent, None]:
         region = self._route(call)
-        plan = self.cache.plan(self._scope(call, region), call.rendered, call.spec.caching)
+        plan = await self._plan(call, region)
         try:
             yield Started(_usage(call, plan, num_output=0), plan, region.region_id)
             async with aclosing(self._generate(call, plan, region.region_id)) as events:
@@ -195,6 +196,23 @@ class InferenceService:
                     yield event
         finally:
             self.cache.release(plan)
+
+    async def _plan(self, call: PreparedCall, region: Region) -> CachePlan:
+        """The cache plan, with a disk hit's snapshot read (and verified) in a thread; a snapshot that cannot
+        serve its hit is dropped and the call planned again, so its checkpoints miss and say why."""
+        scope = self._scope(call, region)
+        plan = self.cache.plan(scope, call.rendered, call.spec.caching)
+        while plan.fetch_blob is not None:
+            try:
+                return await self.offload.run(self.cache.fetch, plan)
+            except SnapshotUnavailable as error:
+                self.cache.discard(plan, error)
+                self.cache.release(plan)
+                plan = self.cache.plan(scope, call.rendered, call.spec.caching)
+            except BaseException:
+                self.cache.release(plan)
+                raise
+        return plan
 
     def _route(self, call: PreparedCall) -> Region:
         """Choose the destination Region; a direct call has one candidate, its own Region."""
@@ -220,7 +238,8 @@ class InferenceService:
 
     def _scope(self, call: PreparedCall, region: Region) -> CacheScope:
         enabled = region.caches(call.spec.model_id)
-        return CacheScope(call.ctx.account_id, region.region_id, call.spec.model_id, enabled)
+        fingerprint = self.pools[call.spec.engine].fingerprint
+        return CacheScope(call.ctx.account_id, region.region_id, call.spec.model_id, enabled, fingerprint)
 
     async def _generate(
         self, call: PreparedCall, plan: CachePlan, region: RegionId
@@ -240,7 +259,7 @@ class InferenceService:
             async for event in events:
                 if isinstance(event, Prefilled):
                     prefill = event
-                    self.cache.commit(plan, event.snapshots)
+                    self.cache.commit(plan, event)
                 elif isinstance(event, Finished):
                     finish = event.reason
                     prefill = _with_engine_cache(prefill, event, len(job.tokens))

@@ -135,8 +135,37 @@ class _CacheCollector(Collector):
             entries.add_metric([region], count)
         for region, count in sorted(stats.bytes_by_region.items()):
             size.add_metric([region], count)
-        budget = GaugeMetricFamily("cachepoint_cache_budget_bytes", "KV snapshot byte budget", value=stats.budget_bytes)
+        budget = GaugeMetricFamily(
+            "cachepoint_cache_budget_bytes", "Byte budget of the KV snapshots (the disk tier's when on)",
+            value=stats.budget_bytes,
+        )  # fmt: skip
         removals = CounterMetricFamily("cachepoint_cache_evictions", "Cache entries removed", labels=["reason"])
         for reason, count in sorted(stats.removals.items()):
             removals.add_metric([reason], count)
-        yield from (entries, size, budget, removals)
+        yield from (entries, size, budget, removals, *_tier_metrics(stats.tiers))
+
+
+TIER_GAUGES = {"entries": "Live cache entries whose snapshot is in the tier (RAM first)",
+               "bytes": "Bytes of snapshots held in the tier", "budget_bytes": "Byte budget of the tier"}  # fmt: skip
+TIER_COUNTERS = {"promotions": "Snapshots read from disk back into RAM",
+                 "demotions": "Snapshots whose RAM copy left for lack of room (the disk copy stays)",
+                 "load_failures": "Snapshots that could not be read (missing, truncated, corrupt)",
+                 "writes": "Snapshots written to the tier", "write_failures": "Snapshot writes that failed",
+                 "writes_skipped": "Snapshots not written because the write queue was full",
+                 "lost": "Snapshots dropped from RAM with no disk copy"}  # fmt: skip
+
+
+def _tier_metrics(tiers: dict[str, dict[str, int]]) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    """`cachepoint_cache_tier_*{tier="ram"|"disk"}`: each figure only on the tiers that have it."""
+    for name, text in TIER_GAUGES.items():
+        gauge = GaugeMetricFamily(f"cachepoint_cache_tier_{name}", text, labels=["tier"])
+        for tier, figures in sorted(tiers.items()):
+            if name in figures:
+                gauge.add_metric([tier], figures[name])
+        yield gauge
+    for name, text in TIER_COUNTERS.items():
+        counter = CounterMetricFamily(f"cachepoint_cache_tier_{name}", text, labels=["tier"])
+        for tier, figures in sorted(tiers.items()):
+            if name in figures:
+                counter.add_metric([tier], figures[name])
+        yield counter
