@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from cachepoint.cache.disk import DiskTier
 from cachepoint.cache.manager import PrefixCache
-from cachepoint.cache.plan import CachePlan, SnapshotUnavailable
+from cachepoint.cache.plan import CachePlan, CacheScope, SnapshotUnavailable
 from cachepoint.cache.store import TieredStore
 from cachepoint.clock import FakeClock
 from cachepoint.engine.fake import decode_snapshot
@@ -63,9 +64,7 @@ class Server:
         self.disk.close()
 
 
-def _scoped(account: str, fingerprint: str):  # type: ignore[no-untyped-def]
-    from dataclasses import replace
-
+def _scoped(account: str, fingerprint: str) -> CacheScope:
     return replace(scope(account), fingerprint=fingerprint)
 
 
@@ -82,7 +81,9 @@ def servers(tmp_path: Path, clock: FakeClock) -> Iterator[list[Server]]:
         server.stop()
 
 
-def start(servers: list[Server], tmp_path: Path, clock: FakeClock, ram_bytes: int = 10**6, fingerprint: str = "") -> Server:
+def start(
+    servers: list[Server], tmp_path: Path, clock: FakeClock, ram_bytes: int = 10**6, fingerprint: str = ""
+) -> Server:
     server = Server(tmp_path / "kv", clock, ram_bytes, fingerprint)
     servers.append(server)
     return server
@@ -277,7 +278,9 @@ def test_one_process_per_disk_directory(servers: list[Server], tmp_path: Path, c
         DiskTier(tmp_path / "kv", budget_bytes=10**9, max_queued_bytes=10**8)
 
 
-def test_recovery_restores_the_lru_order_and_the_budget(servers: list[Server], tmp_path: Path, clock: FakeClock) -> None:
+def test_recovery_restores_the_lru_order_and_the_budget(
+    servers: list[Server], tmp_path: Path, clock: FakeClock
+) -> None:
     server = start(servers, tmp_path, clock)
     for name in ("a", "b", "c"):
         server.request(doc(name))
