@@ -105,8 +105,9 @@ def sse_events(response: Response) -> list[tuple[str, Any]]:
 
 
 def test_messages_stream_writes_then_reads(client: TestClient) -> None:
-    first = sse_events(messages(client, REQUEST | {"stream": True}))
-    second = sse_events(messages(client, REQUEST | {"stream": True}))
+    responses = [messages(client, REQUEST | {"stream": True}) for _ in range(2)]
+    first, second = (sse_events(r) for r in responses)
+    assert [r.headers["x-cachepoint-cache"] for r in responses] == [f"written:{WRITTEN}:5m:new", f"hit:{WRITTEN}:5m:ram"]
 
     def expected(read: int, write: int) -> list[tuple[str, Any]]:
         start = message(None, "max_tokens", usage(read, write, output=0)) | {"stop_reason": None}

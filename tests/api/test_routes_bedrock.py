@@ -284,8 +284,10 @@ def converse_stream_events(response: Response) -> list[tuple[str, Any]]:
 
 
 def test_converse_stream_writes_then_reads_with_usage_in_metadata(runtime: Boto) -> None:
-    first = converse_stream_events(runtime("ConverseStream", modelId=SONNET, **CONVERSE))
-    second = converse_stream_events(runtime("ConverseStream", modelId=SONNET, **CONVERSE))
+    responses = [runtime("ConverseStream", modelId=SONNET, **CONVERSE) for _ in range(2)]
+    first, second = (converse_stream_events(r) for r in responses)
+    assert [r.headers["x-cachepoint-cache"] for r in responses] == [f"written:{WRITTEN}:5m:new", f"hit:{WRITTEN}:5m:ram"]
+    assert [r.headers["X-Amzn-Bedrock-Inference-Region"] for r in responses] == ["us-east-1", "us-east-1"]
 
     def expected(read: int, write: int) -> list[tuple[str, Any]]:
         return [
@@ -471,8 +473,10 @@ def invoke_stream_chunks(response: Response) -> list[dict[str, Any]]:
 
 
 def test_invoke_with_response_stream_writes_then_reads(runtime: Boto) -> None:
-    first = invoke_stream_chunks(invoke(runtime, "InvokeModelWithResponseStream", INVOKE_BODY))
-    second = invoke_stream_chunks(invoke(runtime, "InvokeModelWithResponseStream", INVOKE_BODY))
+    responses = [invoke(runtime, "InvokeModelWithResponseStream", INVOKE_BODY) for _ in range(2)]
+    first, second = (invoke_stream_chunks(r) for r in responses)
+    cache = [r.headers["x-cachepoint-cache"] for r in responses]
+    assert cache == [f"written:{SYSTEM_WRITTEN}:5m:new", f"hit:{SYSTEM_WRITTEN}:5m:ram"]
 
     def expected(read: int, write: int) -> list[dict[str, Any]]:
         start_usage = invoke_usage(read, write) | {"output_tokens": 0}

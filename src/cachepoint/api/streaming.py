@@ -27,5 +27,19 @@ async def guarded(
         yield error_frame(as_cachepoint_error(exc, request_id))
 
 
-def stream_response(frames: AsyncIterator[bytes], media_type: str, headers: dict[str, str]) -> StreamingResponse:
-    return StreamingResponse(frames, media_type=media_type, headers=headers | {"Cache-Control": "no-cache"})
+async def stream_response(
+    frames: AsyncIterator[bytes], media_type: str, headers: dict[str, str], late: dict[str, str] | None = None
+) -> StreamingResponse:
+    """Waits for the first frame, which the call sends once its cache plan is made, so that headers known only
+    then (`late`, filled by the frame source: the checkpoints' outcomes and tiers) go out with the others."""
+    iterator = aiter(frames)
+    first = await anext(iterator, None)
+
+    async def replay() -> AsyncGenerator[bytes, None]:
+        if first is not None:
+            yield first
+        async for frame in iterator:
+            yield frame
+
+    headers = headers | (late or {}) | {"Cache-Control": "no-cache"}
+    return StreamingResponse(replay(), media_type=media_type, headers=headers)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cachepoint.accounting.usage import Usage, anthropic_usage, invocation_metrics
+from cachepoint.api.bedrock.responses import plan_headers
 from cachepoint.service import Completed, InferenceService, PreparedCall, Result, Started, TextDelta
 
 AnthropicEvent = tuple[str, dict[str, Any]]
@@ -30,10 +31,13 @@ async def anthropic_events(
     inference: InferenceService,
     call: PreparedCall,
     shape: MessageShape,
+    late: dict[str, str],
 ) -> AsyncGenerator[AnthropicEvent, None]:
+    """`late` receives the plan's headers before the first event (see `streaming.stream_response`)."""
     async with aclosing(inference.stream(call)) as events:
         async for event in events:
             if isinstance(event, Started):
+                late.update(plan_headers(event.plan, str(event.inference_region)))
                 yield "message_start", _message_start(shape, event.prompt_usage)
                 yield (
                     "content_block_start",

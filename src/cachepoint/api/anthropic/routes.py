@@ -32,8 +32,9 @@ async def messages(request: Request) -> Response:
     message_id = new_message_id(MESSAGE_PREFIX)
     if call.decoded.stream:
         shape = MessageShape(message_id, call.spec.response_model_name, True, bedrock_metrics=False)
-        frames = guarded(_sse(anthropic_events(inference, call, shape)), request_id_of(request), _error_event)
-        return stream_response(frames, SSE, headers)
+        late: dict[str, str] = {}
+        frames = guarded(_sse(anthropic_events(inference, call, shape, late)), request_id_of(request), _error_event)
+        return await stream_response(frames, SSE, headers, late)
     result = await inference.complete(call)
     body = anthropic_message_body(result, call.spec, message_id=message_id, with_cache_creation=True)
     return JSONResponse(body, headers=headers | cache_header(result))

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from cachepoint.accounting.usage import anthropic_usage, converse_usage
+from cachepoint.cache.plan import CachePlan
 from cachepoint.models.spec import ModelSpec
 from cachepoint.service import Result
 from cachepoint.types import Ttl
@@ -42,11 +43,18 @@ def offers_one_hour(spec: ModelSpec) -> bool:
     return spec.caching is not None and Ttl.ONE_HOUR in spec.caching.ttls
 
 
+def plan_headers(plan: CachePlan, inference_region: str) -> dict[str, str]:
+    """`x-cachepoint-cache`: one `outcome:T:ttl[:cause][:tier]` per checkpoint, so silent no-caching is never
+    silent. Known once the plan is made: streams send it too."""
+    headers = {"X-Amzn-Bedrock-Inference-Region": inference_region}
+    if plan.reports:
+        headers["x-cachepoint-cache"] = ",".join(r.compact() for r in plan.reports)
+    return headers
+
+
 def cache_header(result: Result) -> dict[str, str]:
-    """`x-cachepoint-cache`: one `outcome:T:ttl[:cause]` per checkpoint, so silent no-caching is never silent."""
-    headers = {"X-Amzn-Bedrock-Inference-Region": str(result.inference_region)}
-    if result.plan.reports:
-        headers["x-cachepoint-cache"] = ",".join(r.compact() for r in result.plan.reports)
+    """The plan's headers, and `x-cachepoint-prefill`: what the engine computed, restored and saved."""
+    headers = plan_headers(result.plan, str(result.inference_region))
     if result.prefill is not None:
         p = result.prefill
         headers["x-cachepoint-prefill"] = (

@@ -19,7 +19,7 @@ from cachepoint.accounting.usage import converse_usage
 from cachepoint.api.anthropic.events import MessageShape, anthropic_events
 from cachepoint.api.bedrock import decode
 from cachepoint.api.bedrock.headers import echoed_headers
-from cachepoint.api.bedrock.responses import converse_body, new_message_id, offers_one_hour
+from cachepoint.api.bedrock.responses import converse_body, new_message_id, offers_one_hour, plan_headers
 from cachepoint.api.common import invocation, services_of
 from cachepoint.api.errors import request_id_of, stream_exception_payload
 from cachepoint.api.eventstream import event_frame, exception_frame
@@ -32,13 +32,17 @@ async def converse_stream_op(request: Request, model_id: str) -> Response:
     inference = services_of(request).inference
     req = await invocation(request, Operation.CONVERSE_STREAM, model_id, decode.converse_body, converse_body)
     call = await inference.open(req)
-    return _eventstream(request, _converse_frames(inference, call), {})
+    late: dict[str, str] = {}
+    return await _eventstream(request, _converse_frames(inference, call, late), {}, late)
 
 
-async def _converse_frames(inference: InferenceService, call: PreparedCall) -> AsyncGenerator[bytes, None]:
+async def _converse_frames(
+    inference: InferenceService, call: PreparedCall, late: dict[str, str]
+) -> AsyncGenerator[bytes, None]:
     async with aclosing(inference.stream(call)) as events:
         async for event in events:
             if isinstance(event, Started):
+                late.update(plan_headers(event.plan, str(event.inference_region)))
                 yield event_frame("messageStart", {"role": "assistant"})
             elif isinstance(event, TextDelta):
                 yield event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": event.text}})
@@ -61,26 +65,32 @@ async def invoke_stream_op(request: Request, model_id: str) -> Response:
     req = await invocation(request, Operation.INVOKE_STREAM, model_id, decode.invoke_body, logged)
     call = await inference.open(req)
     shape = MessageShape(new_message_id(), call.spec.response_model_name, offers_one_hour(call.spec), True)
-    frames = _chunk_frames(inference, call, shape, chunks)
-    return _eventstream(request, frames, {"X-Amzn-Bedrock-Content-Type": "application/json"} | echoed)
+    late: dict[str, str] = {}
+    frames = _chunk_frames(inference, call, shape, chunks, late)
+    return await _eventstream(request, frames, {"X-Amzn-Bedrock-Content-Type": "application/json"} | echoed, late)
 
 
 async def _chunk_frames(
-    inference: InferenceService, call: PreparedCall, shape: MessageShape, chunks: list[dict[str, Any]]
+    inference: InferenceService,
+    call: PreparedCall,
+    shape: MessageShape,
+    chunks: list[dict[str, Any]],
+    late: dict[str, str],
 ) -> AsyncGenerator[bytes, None]:
-    async with aclosing(anthropic_events(inference, call, shape)) as events:
+    async with aclosing(anthropic_events(inference, call, shape, late)) as events:
         async for _, payload in events:
             chunks.append(payload)
             encoded = base64.b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
             yield event_frame("chunk", {"bytes": encoded})
 
 
-def _eventstream(request: Request, frames: AsyncIterator[bytes], headers: dict[str, str]) -> Response:
+async def _eventstream(
+    request: Request, frames: AsyncIterator[bytes], headers: dict[str, str], late: dict[str, str]
+) -> Response:
     request_id = request_id_of(request)
     body = guarded(frames, request_id, _exception_frame)
-    return stream_response(body, EVENTSTREAM, {"x-amzn-RequestId": request_id} | headers)
+    return await stream_response(body, EVENTSTREAM, {"x-amzn-RequestId": request_id} | headers, late)
 
 
 def _exception_frame(error: CachepointError) -> bytes:
     return exception_frame(*stream_exception_payload(error))
-

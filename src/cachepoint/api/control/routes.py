@@ -137,9 +137,7 @@ async def create_profile(request: Request) -> Response:
     ctx, control = _control(request)
     body = await decoded_body(request, model_decoder(CreateProfileIn, coral_message))
     tags = {t.key: t.value for t in body.tags}
-    profile = control.create_profile(
-        ctx, body.inferenceProfileName, body.description, body.modelSource.copyFrom, tags
-    )
+    profile = control.create_profile(ctx, body.inferenceProfileName, body.description, body.modelSource.copyFrom, tags)
     return _json({"inferenceProfileArn": profile.arn, "status": "ACTIVE"}, request, status=201)
 
 
