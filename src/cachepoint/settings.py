@@ -115,7 +115,7 @@ class EngineSettings:
         if self.weights not in ("auto", "Q4_1", "Q8_0", "F16", "BF16"):
             raise ValueError(f"engine {self.name!r}: weights must be one of auto, Q4_1, Q8_0, F16, BF16")
         if self.kind == "vllm" and not (self.managed or self.url):
-            raise ValueError(f"engine {self.name!r}: a vLLM engine needs url = \"http://HOST:PORT\" or managed = true")
+            raise ValueError(f'engine {self.name!r}: a vLLM engine needs url = "http://HOST:PORT" or managed = true')
 
 
 def default_cache_bytes() -> int:

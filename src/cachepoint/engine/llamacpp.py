@@ -125,7 +125,6 @@ class LlamaCppEngine(VocabTokens):
     def context_tokens(self) -> int:
         return self._llm.n_ctx()
 
-
     def run(self, job: GenerateJob) -> Iterator[EngineEvent]:
         started = time.perf_counter()
         start = self._start_from(job)

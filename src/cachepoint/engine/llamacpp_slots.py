@@ -79,7 +79,6 @@ class SlotContext(VocabTokens):
         """Per slot: the same figure the single-sequence engine reports for the same setting."""
         return self._context_tokens
 
-
     def decode(self, rows: Sequence[Row]) -> list[int]:
         """One llama_decode over all rows (in slot order); returns each row's last batch index (for `sample`)."""
         batch, last = self._batch, []

@@ -85,9 +85,7 @@ class ControlService:
                 f"The account has reached its quota of {MAX_APPLICATION_PROFILES} application inference profiles."
             )
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock.now_s()))
-        profile = self.profiles.create(
-            ctx.account_id, ctx.region, name, description, copy_from, model_id, regions, now
-        )
+        profile = self.profiles.create(ctx.account_id, ctx.region, name, description, copy_from, model_id, regions, now)
         if tags:
             self.profiles.tag(ctx.account_id, profile.arn, dict(tags))
         return profile
