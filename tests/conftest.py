@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -36,3 +38,24 @@ def fake_engine() -> FakeEngine:
 def fake_services(fake_engine: FakeEngine) -> AppServices:
     settings = Settings(engines={"default": EngineSettings("default", kind="fake")})
     return build_services(settings, engine_factory=lambda _: fake_engine, profiles=ProfileStore(":memory:"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """PostgreSQL on loopback, installed and started by the project's own script (idempotent)."""
+    done = subprocess.run(["bash", "scripts/services.sh", "postgres"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh database for one test, dropped afterwards."""
+    import psycopg
+
+    name = f"test_{secrets.token_hex(6)}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield postgres_server.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -24,6 +24,7 @@ from cachepoint.prompt.template import template_named
 from cachepoint.routing.policy import LoadGuard, policy_named
 from cachepoint.routing.pool import EnginePool
 from cachepoint.routing.profiles import ProfileStore
+from cachepoint.routing.statedb import PostgresDatabase
 from cachepoint.routing.regions import RegionMap
 from cachepoint.service import InferenceService, Routing
 from cachepoint.service.control import ControlService
@@ -61,7 +62,7 @@ def build_services(
     notes = _cache_notes(
         settings, cache, cache.recover(fingerprints.values()) if isinstance(cache, PrefixCache) else None
     )
-    profiles = profiles or ProfileStore(settings.state_dir / "profiles.sqlite")
+    profiles = profiles or _profiles(settings)
     telemetry = build_telemetry(settings, cache, profiles)
     inference = InferenceService(
         catalog,
@@ -100,6 +101,13 @@ def _pools(
     for pool in pools.values():
         pool.start(serving)
     return pools
+
+
+def _profiles(settings: Settings) -> ProfileStore:
+    """Control-plane state: PostgreSQL shared by a cluster's gateways, else this gateway's SQLite file."""
+    if settings.state_url:
+        return ProfileStore(PostgresDatabase(settings.state_url))
+    return ProfileStore(settings.state_dir / "profiles.sqlite")
 
 
 def _fingerprint(settings: EngineSettings) -> str:

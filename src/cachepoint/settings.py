@@ -42,6 +42,9 @@ Everything is built once into frozen dataclasses and passed down. A config file 
     [auth.tokens]                 # bearer tokens (Bedrock API keys) and Anthropic API keys
     "sk-team-a" = "111122223333"
 
+    [state]                       # default: <state_dir>/profiles.sqlite, this gateway's own
+    url = "postgresql://cachepoint@127.0.0.1:5432/cachepoint"   # shared by every gateway of a cluster
+
     [limits]
     max_body_bytes = 25000000
     max_concurrent_per_account = 32
@@ -118,6 +121,12 @@ class EngineSettings:
             raise ValueError(f'engine {self.name!r}: a vLLM engine needs url = "http://HOST:PORT" or managed = true')
 
 
+def _state_url(url: object) -> str:
+    if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
+        raise ValueError('[state] url must be "postgresql://USER@HOST:PORT/DATABASE"')
+    return url
+
+
 def default_cache_bytes() -> int:
     """A quarter of physical memory: the KV snapshots are the cache, and the model needs the rest."""
     try:
@@ -190,6 +199,7 @@ class Settings:
     regions_table: Mapping[str, Any] = field(default_factory=dict)  # [regions.*] and [geos.*] overrides
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     state_dir: Path = field(default_factory=default_state_dir)  # application profiles (SQLite)
+    state_url: str | None = None  # `[state] url = "postgresql://…"`: profiles, tags, logging settings shared
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     limits: Limits = field(default_factory=Limits)
@@ -255,6 +265,8 @@ def settings_from_table(table: Mapping[str, Any], **cli: Any) -> Settings:
         optional["cache_disk_max_bytes"] = int(table["cache"]["disk_max_bytes"])
     if "state_dir" in server:
         optional["state_dir"] = Path(server["state_dir"]).expanduser()
+    if "url" in table.get("state", {}):
+        optional["state_url"] = _state_url(table["state"]["url"])
     return Settings(
         host=server.get("host", "127.0.0.1"),
         port=int(server.get("port", DEFAULT_PORT)),

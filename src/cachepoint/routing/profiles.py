@@ -1,23 +1,30 @@
-"""Per-account control-plane state in SQLite: application inference profiles, resource tags, and the
-model-invocation logging configuration.
+"""Per-account control-plane state: application inference profiles, resource tags, and the model-invocation
+logging configuration, in SQLite (one gateway) or PostgreSQL (gateways sharing it; see `statedb.py`).
 
-Schema changes are an append-only list of migrations (applied in order, recorded in `user_version`).
-Used from the event loop thread only; SQLite writes are durable when each call returns.
+Schema changes are an append-only list of migrations, applied in order on either database. Used from the
+event loop thread only; writes are durable when each call returns. With a shared database, the two reads on
+every invocation's path (a profile by ID, an account's logging configuration) are cached for `READ_TTL_S`,
+so a call never waits on the network for them: another gateway's change takes effect within that time.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 import string
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cachepoint.errors import ConflictError, ResourceNotFoundError
 from cachepoint.files import FILE_MODE, private_dir, touch_private
+from cachepoint.routing.statedb import Database, Duplicate, SqliteDatabase
+
+T = TypeVar("T")
+READ_TTL_S = 2.0
+MAX_CACHED_READS = 100_000
 
 MIGRATIONS = [
     """CREATE TABLE profiles (
@@ -49,19 +56,34 @@ class AppProfile:
 
 
 class ProfileStore:
-    def __init__(self, path: Path | str) -> None:
-        if str(path) not in _IN_MEMORY:
-            _make_private(Path(path))
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._migrate()
+    def __init__(self, where: Path | str | Database) -> None:
+        """`where`: a SQLite path (or ":memory:"), or an opened `Database`."""
+        if isinstance(where, (Path, str)):
+            if str(where) not in _IN_MEMORY:
+                _make_private(Path(where))
+            where = SqliteDatabase(where)
+        self._db: Database = where
+        self._db.migrate(MIGRATIONS)
+        self._reads: dict[tuple[str, str, str], tuple[float, Any]] = {}  # (kind, account, key) → (until, value)
 
-    def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        for number, statement in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self._db:
-                self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {number}")
+    def _cached(self, key: tuple[str, str, str], load: Callable[[], T]) -> T:
+        if not self._db.remote:
+            return load()
+        now = time.monotonic()
+        found = self._reads.get(key)
+        if found is not None and found[0] > now:
+            value: T = found[1]
+            return value
+        if len(self._reads) > MAX_CACHED_READS:  # bounded: stale entries go first, then everything
+            self._reads = {k: v for k, v in self._reads.items() if v[0] > now}
+            if len(self._reads) > MAX_CACHED_READS:
+                self._reads.clear()
+        value = load()
+        self._reads[key] = (now + READ_TTL_S, value)
+        return value
+
+    def _forget(self, kind: str, account_id: str, key: str = "") -> None:
+        self._reads.pop((kind, account_id, key), None)
 
     def create(self, account_id: str, region: str, name: str, description: str | None, copy_from: str,
                model_id: str, regions: tuple[str, ...], now: str) -> AppProfile:  # fmt: skip
@@ -69,61 +91,72 @@ class ProfileStore:
         arn = f"arn:aws:bedrock:{region}:{account_id}:application-inference-profile/{profile_id}"
         row = (account_id, profile_id, name, description, arn, model_id, json.dumps(regions), copy_from, now, now)
         try:
-            self._db.execute("INSERT INTO profiles VALUES (?,?,?,?,?,?,?,?,?,?)", row)
-        except sqlite3.IntegrityError:
+            self._db.run("INSERT INTO profiles VALUES (?,?,?,?,?,?,?,?,?,?)", row)
+        except Duplicate:
             raise ConflictError(f"An inference profile named {name} already exists.") from None
         return _profile(row)
 
     def get(self, account_id: str, profile_id: str) -> AppProfile | None:
-        row = self._db.execute(
-            "SELECT * FROM profiles WHERE account_id = ? AND profile_id = ?", (account_id, profile_id)
-        ).fetchone()
-        return _profile(row) if row else None
+        def load() -> AppProfile | None:
+            rows = self._db.rows(
+                "SELECT * FROM profiles WHERE account_id = ? AND profile_id = ?", (account_id, profile_id)
+            )
+            return _profile(rows[0]) if rows else None
+
+        return self._cached(("profile", account_id, profile_id), load)
 
     def list(self, account_id: str) -> list[AppProfile]:
-        rows = self._db.execute("SELECT * FROM profiles WHERE account_id = ? ORDER BY created_at, name", (account_id,))
-        return [_profile(r) for r in rows.fetchall()]
+        rows = self._db.rows("SELECT * FROM profiles WHERE account_id = ? ORDER BY created_at, name", (account_id,))
+        return [_profile(r) for r in rows]
 
     def delete(self, account_id: str, profile_id: str) -> None:
+        self._forget("profile", account_id, profile_id)
         profile = self.get(account_id, profile_id)
         if profile is None:
             raise ResourceNotFoundError(f"Inference profile {profile_id} not found.")
-        with self._db:
-            self._db.execute("DELETE FROM profiles WHERE account_id = ? AND profile_id = ?", (account_id, profile_id))
-            self._db.execute("DELETE FROM tags WHERE account_id = ? AND arn = ?", (account_id, profile.arn))
+        with self._db.transaction():
+            self._db.run("DELETE FROM profiles WHERE account_id = ? AND profile_id = ?", (account_id, profile_id))
+            self._db.run("DELETE FROM tags WHERE account_id = ? AND arn = ?", (account_id, profile.arn))
+        self._forget("profile", account_id, profile_id)
 
     def tag(self, account_id: str, arn: str, tags: dict[str, str]) -> None:
-        with self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO tags VALUES (?,?,?,?)", [(account_id, arn, k, v) for k, v in tags.items()]
+        with self._db.transaction():
+            self._db.run_many(
+                "INSERT INTO tags VALUES (?,?,?,?) "
+                "ON CONFLICT (account_id, arn, key) DO UPDATE SET value = excluded.value",
+                [(account_id, arn, k, v) for k, v in tags.items()],
             )
 
     def untag(self, account_id: str, arn: str, keys: Sequence[str]) -> None:  # `list` is the method here
-        with self._db:
-            self._db.executemany(
+        with self._db.transaction():
+            self._db.run_many(
                 "DELETE FROM tags WHERE account_id = ? AND arn = ? AND key = ?", [(account_id, arn, k) for k in keys]
             )
 
     def tags(self, account_id: str, arn: str) -> dict[str, str]:
-        rows = self._db.execute(
+        rows = self._db.rows(
             "SELECT key, value FROM tags WHERE account_id = ? AND arn = ? ORDER BY key", (account_id, arn)
         )
-        return dict(rows.fetchall())
+        return {str(k): str(v) for k, v in rows}
 
     def put_logging(self, account_id: str, config: dict[str, Any] | None) -> None:
         """An account's model-invocation logging configuration; None records that it was deleted (logging off)."""
-        with self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO logging_configs VALUES (?, ?)",
-                (account_id, None if config is None else json.dumps(config)),
-            )
+        self._db.run(
+            "INSERT INTO logging_configs VALUES (?, ?) ON CONFLICT (account_id) DO UPDATE SET config = excluded.config",
+            (account_id, None if config is None else json.dumps(config)),
+        )
+        self._forget("logging", account_id)
 
     def logging(self, account_id: str) -> tuple[bool, dict[str, Any] | None]:
         """(whether the account ever set one, the configuration or None when deleted)."""
-        row = self._db.execute("SELECT config FROM logging_configs WHERE account_id = ?", (account_id,)).fetchone()
-        if row is None:
-            return False, None
-        return True, (json.loads(row[0]) if row[0] is not None else None)
+
+        def load() -> tuple[bool, dict[str, Any] | None]:
+            rows = self._db.rows("SELECT config FROM logging_configs WHERE account_id = ?", (account_id,))
+            if not rows:
+                return False, None
+            return True, (json.loads(rows[0][0]) if rows[0][0] is not None else None)
+
+        return self._cached(("logging", account_id, ""), load)
 
     def close(self) -> None:
         self._db.close()
