@@ -8,7 +8,7 @@
 
 Writes bench/results/restart.json and prints the README table.
 
-    .venv/bin/python bench/restart.py [--sizes 1100 4300 7800] [--entries 1000]
+    .venv/bin/python bench/restart.py [--sizes 1300 4300 7800] [--entries 1000]
 """
 
 from __future__ import annotations
@@ -58,10 +58,11 @@ def settled(url: str, files: int) -> None:
     """Wait until the disk tier holds `files` snapshots."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        if httpx.get(f"{url}/cachepoint/cache", timeout=10).json()["cache"]["tiers"]["disk"]["files"] >= files:
+        tiers = httpx.get(f"{url}/cachepoint/cache", timeout=10).json()["cache"]["tiers"]
+        if tiers["disk"]["files"] >= files:
             return
         time.sleep(0.05)
-    raise RuntimeError("the disk tier did not settle")
+    raise RuntimeError(f"the disk tier did not reach {files} snapshots: {tiers}")
 
 
 def ttft(engine: Cachepoint, text: str, question: str) -> tuple[float, str]:
@@ -90,7 +91,9 @@ def real_model(sizes: list[int]) -> dict[str, Any]:
             engine = Cachepoint(url)
             for size in sizes:
                 text = document(f"on{size}", size)
-                cold, _ = ttft(engine, text, "Q1?")
+                cold, written = ttft(engine, text, "Q1?")
+                if not written.startswith("written:"):
+                    raise RuntimeError(f"the {size}-token prefix was not written ({written}): choose a larger size")
                 ram, tier = ttft(engine, text, "Q2?")
                 rows[str(size)] |= {"cold_ms": round(cold * 1000), "ram_hit_ms": round(ram * 1000), "ram_tier": tier}
             settled(url, len(sizes))
@@ -109,7 +112,7 @@ def real_model(sizes: list[int]) -> dict[str, Any]:
 def recovery(entries: int) -> dict[str, Any]:
     with TemporaryDirectory() as state_dir:
         state = Path(state_dir)
-        texts = [document(f"rec{i}", 1100) for i in range(entries)]
+        texts = [document(f"rec{i}", 1400) for i in range(entries)]
         with server(state, FAKE) as (url, _):
             engine = Cachepoint(url)
             with ThreadPoolExecutor(8) as pool:
@@ -132,7 +135,7 @@ def _tier(engine: Cachepoint, text: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1100, 4300, 7800])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1300, 4300, 7800])
     parser.add_argument("--entries", type=int, default=1000)
     args = parser.parse_args()
     results = {"sizes": real_model(args.sizes), "recovery": recovery(args.entries)}
