@@ -108,6 +108,8 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     raise_open_file_limit()
     url = f"http://{settings.host}:{settings.port}"
+    for note in services.notes:  # in the log too: the banner goes to standard output
+        logging.getLogger("cachepoint").info("%s", note.strip())
     notes = "\n".join("  " + note for note in services.notes)
     print(BANNER.format(url=url, region=settings.region, notes=notes), flush=True)
     config = uvicorn_config(create_app(services), settings.host, settings.port, settings.limits)

@@ -19,6 +19,7 @@ from cachepoint.clock import Clock, SystemClock
 from cachepoint.engine.backend import EngineFactory
 from cachepoint.engine.factory import build_backend, build_engine, model_file
 from cachepoint.engine.fingerprint import engine_fingerprint
+from cachepoint.files import private_dir
 from cachepoint.models.catalog import Catalog
 from cachepoint.prompt.template import template_named
 from cachepoint.routing.policy import LoadGuard, policy_named
@@ -135,7 +136,7 @@ def _disk_tier(settings: Settings) -> DiskTier | None:
         return None
     directory = settings.disk_dir
     if budget is None:  # half of what is free there (our own snapshots count as free), at most 64 GiB
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         ours = sum(f.stat().st_size for f in directory.glob("snapshots/*.kv"))
         budget = min((shutil.disk_usage(directory).free + ours) // 2, MAX_DEFAULT_DISK_BYTES)
     return DiskTier(directory, budget, max_queued_bytes=max(settings.cache_max_bytes // 4, 256 * 2**20))
@@ -154,8 +155,6 @@ def _cache_notes(settings: Settings, cache: PromptCache, found: Recovery | None)
         dropped = ", ".join(f"{n} {why}" for why, n in sorted(found.dropped.items())) or "none"
         notes.append(f"         recovered {len(found.entries)} entries ({len(found.snapshots)} snapshots) in "
                      f"{found.seconds:.2f} s; dropped: {dropped}")  # fmt: skip
-    for note in notes:
-        log.info("%s", note.strip())
     return tuple(notes)
 
 

@@ -29,13 +29,16 @@ from tests.process import FAKE_ENGINE, ServerProcess, serving
 
 SONNET = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 MESSAGES = [{"role": "user", "content": [{"text": "hello"}]}]
-STRICT = FAKE_ENGINE + """
+STRICT = (
+    FAKE_ENGINE
+    + """
 [auth]
 mode = "strict"
 operator_tokens = ["op-token"]
 [auth.tokens]
 "sk-bob-secret-token" = "222222222222"
 """
+)
 OPERATOR_PATHS = ["/metrics", "/dashboard/data", "/cachepoint/cache"]
 
 
@@ -83,14 +86,17 @@ def test_logs_name_a_token_by_its_fingerprint_and_state_is_private(tmp_path: Pat
         assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
 
 
-def test_one_account_cannot_evict_another(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ram_bytes, disk_bytes", [(120_000, 0), (40_000, 120_000)], ids=["ram-only", "ram-over-disk"])
+def test_one_account_cannot_evict_another(tmp_path: Path, ram_bytes: int, disk_bytes: int) -> None:
     """The fake engine stores 4 bytes per token: a 120,000-byte budget holds 30,000 tokens, and each
-    account may hold half of it while the other holds entries. Plain LRU would evict the victim first."""
-    settings = Settings(engines={"default": EngineSettings("default", kind="fake")}, cache_max_bytes=120_000,
-                        state_dir=tmp_path)  # fmt: skip
+    account may hold half of it while the other holds entries. Plain LRU would evict the victim first.
+    With the disk tier, the budget of what exists is the disk's; RAM (smaller here) only holds the hot part."""
+    settings = Settings(engines={"default": EngineSettings("default", kind="fake")}, cache_max_bytes=ram_bytes,
+                        cache_disk_max_bytes=disk_bytes, state_dir=tmp_path)  # fmt: skip
     engine = FakeEngine(context_tokens=8192)
     services = build_services(settings, engine_factory=lambda _: engine, profiles=ProfileStore(":memory:"))
     with serve(services) as server:
+
         def client(key: str) -> Any:
             return boto3.client("bedrock-runtime", endpoint_url=server.url, region_name="us-east-1",
                                 aws_access_key_id=key, aws_secret_access_key="x",
@@ -118,8 +124,13 @@ def test_metric_labels_stay_bounded(strict: ServerProcess) -> None:
         for i in range(2000):
             model = f"anthropic.invented-model-{i}-v1:0" if i % 2 else f"garbage%20{i}"
             answer = client.post(f"{strict.url}/model/{model}/converse", json={"messages": MESSAGES}, headers=headers)
-            assert answer.status_code == 400 and answer.json() == {"message": "The provided model identifier is invalid."}
+            assert answer.status_code == 400 and answer.json() == {
+                "message": "The provided model identifier is invalid."
+            }
         metrics = client.get(f"{strict.url}/metrics", headers={"authorization": "Bearer op-token"}).text
     assert "invented-model" not in metrics and "garbage" not in metrics
-    assert 'InvocationClientErrors_total{ModelId="invalid",account="222222222222",inference_region="us-east-1",region="us-east-1"} 2000.0' in metrics
+    assert (
+        'InvocationClientErrors_total{ModelId="invalid",account="222222222222",inference_region="us-east-1",region="us-east-1"} 2000.0'
+        in metrics
+    )
     assert len(metrics) < 100_000

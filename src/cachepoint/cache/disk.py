@@ -29,11 +29,10 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from cachepoint.cache.index import BlobId
 from cachepoint.cache.keys import BlockHash
-from cachepoint.files import private_dir
+from cachepoint.files import open_private, private_dir, touch_private
 from cachepoint.types import AccountId, Ttl
 
 log = logging.getLogger(__name__)
@@ -144,16 +143,16 @@ _Op = _Write | _Entries | _Touch | _Remove | _Delete | _Barrier
 class DiskTier:
     def __init__(self, directory: Path, budget_bytes: int, max_queued_bytes: int) -> None:
         self.directory = private_dir(directory)
-        self._lock_file = _lock(directory / "lock")
+        self._lock_fd = _lock(directory / "lock")
         self.files = private_dir(directory / "snapshots")
         self.budget_bytes = budget_bytes
         self.max_queued_bytes = max_queued_bytes
         self.stats = DiskStats()
+        touch_private(self.directory / "manifest.sqlite")  # SQLite gives its -wal and -shm files this mode
         self._db = sqlite3.connect(self.directory / "manifest.sqlite", check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # with WAL: a process crash never loses a commit
         self._db.executescript(SCHEMA)
-        os.chmod(self.directory / "manifest.sqlite", 0o600)
         self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._queued_bytes = 0
@@ -172,7 +171,7 @@ class DiskTier:
             self._thread.join()
             self._thread = None
         self._db.close()
-        self._lock_file.close()
+        os.close(self._lock_fd)
 
     def flush(self, timeout_s: float = 60.0) -> bool:
         """Wait until everything queued so far is on disk."""
@@ -421,16 +420,16 @@ class DiskTier:
 TTLS = {ttl.value: ttl for ttl in Ttl}
 
 
-def _lock(path: Path) -> IO[bytes]:
+def _lock(path: Path) -> int:
     """One process per disk tier: two writers would hand out the same snapshot numbers."""
-    f = path.open("ab")
+    fd = open_private(path, os.O_WRONLY | os.O_CREAT)
     try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        f.close()
+        os.close(fd)
         raise ValueError(f"[cache] disk_dir {path.parent} is in use by another cachepoint process; "
                          "give each server its own disk_dir") from None  # fmt: skip
-    return f
+    return fd
 
 
 def _last_use(row: tuple[bytes, bytes, int, int, str, float]) -> float:
