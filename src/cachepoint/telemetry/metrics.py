@@ -157,15 +157,14 @@ TIER_COUNTERS = {"promotions": "Snapshots read from disk back into RAM",
 
 def _tier_metrics(tiers: dict[str, dict[str, int]]) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
     """`cachepoint_cache_tier_*{tier="ram"|"disk"}`: each figure only on the tiers that have it."""
-    for name, text in TIER_GAUGES.items():
-        gauge = GaugeMetricFamily(f"cachepoint_cache_tier_{name}", text, labels=["tier"])
-        for tier, figures in sorted(tiers.items()):
-            if name in figures:
-                gauge.add_metric([tier], figures[name])
-        yield gauge
-    for name, text in TIER_COUNTERS.items():
-        counter = CounterMetricFamily(f"cachepoint_cache_tier_{name}", text, labels=["tier"])
-        for tier, figures in sorted(tiers.items()):
-            if name in figures:
-                counter.add_metric([tier], figures[name])
-        yield counter
+    families: tuple[tuple[type[GaugeMetricFamily] | type[CounterMetricFamily], dict[str, str]], ...] = (
+        (GaugeMetricFamily, TIER_GAUGES),
+        (CounterMetricFamily, TIER_COUNTERS),
+    )
+    for family, texts in families:
+        for name, text in texts.items():
+            metric = family(f"cachepoint_cache_tier_{name}", text, labels=["tier"])
+            for tier, figures in sorted(tiers.items()):
+                if name in figures:
+                    metric.add_metric([tier], figures[name])
+            yield metric
