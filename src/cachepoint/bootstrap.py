@@ -34,6 +34,7 @@ from cachepoint.service.offload import Offload, OffloadSettings
 from cachepoint.settings import EngineSettings, Settings
 from cachepoint.telemetry.history import History
 from cachepoint.telemetry.metrics import Metrics
+from cachepoint.telemetry.otlp import OtlpExporter
 from cachepoint.telemetry.recorder import LogPolicy, Telemetry
 from cachepoint.telemetry.sinks import LocalLogSink, LogSink, S3Delivery
 
@@ -176,7 +177,8 @@ def build_telemetry(settings: Settings, cache: PromptCache, profiles: ProfileSto
         sinks.append(S3Delivery(local, client, logging.s3_bucket, logging.s3_prefix))
         s3_uri = f"s3://{logging.s3_bucket}/{logging.s3_prefix}"
     policy = LogPolicy(logging.enabled, logging.text_data_delivery, s3_uri)
-    return Telemetry(sinks, Metrics(registry, cache.stats), History(), policy, registry, profiles.logging)
+    otlp = OtlpExporter(settings.otlp_endpoint) if settings.otlp_endpoint else None
+    return Telemetry(sinks, Metrics(registry, cache.stats), History(), policy, registry, profiles.logging, otlp)
 
 
 def _check_engine_names(catalog: Catalog, settings: Settings) -> None:

@@ -45,6 +45,9 @@ Everything is built once into frozen dataclasses and passed down. A config file 
     [state]                       # default: <state_dir>/profiles.sqlite, this gateway's own
     url = "postgresql://cachepoint@127.0.0.1:5432/cachepoint"   # shared by every gateway of a cluster
 
+    [telemetry]
+    otlp_endpoint = "http://127.0.0.1:4318"   # OpenTelemetry: a span per invocation, GenAI metrics
+
     [limits]
     max_body_bytes = 25000000
     max_concurrent_per_account = 32
@@ -119,6 +122,12 @@ class EngineSettings:
             raise ValueError(f"engine {self.name!r}: weights must be one of auto, Q4_1, Q8_0, F16, BF16")
         if self.kind == "vllm" and not (self.managed or self.url):
             raise ValueError(f'engine {self.name!r}: a vLLM engine needs url = "http://HOST:PORT" or managed = true')
+
+
+def _http_url(url: object, name: str) -> str:
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ValueError(f'{name} must be "http://HOST:PORT" (OTLP over HTTP)')
+    return url
 
 
 def _state_url(url: object) -> str:
@@ -200,6 +209,7 @@ class Settings:
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     state_dir: Path = field(default_factory=default_state_dir)  # application profiles (SQLite)
     state_url: str | None = None  # `[state] url = "postgresql://…"`: profiles, tags, logging settings shared
+    otlp_endpoint: str | None = None  # `[telemetry] otlp_endpoint = "http://host:4318"`: spans and metrics
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     limits: Limits = field(default_factory=Limits)
@@ -267,6 +277,8 @@ def settings_from_table(table: Mapping[str, Any], **cli: Any) -> Settings:
         optional["state_dir"] = Path(server["state_dir"]).expanduser()
     if "url" in table.get("state", {}):
         optional["state_url"] = _state_url(table["state"]["url"])
+    if "otlp_endpoint" in table.get("telemetry", {}):
+        optional["otlp_endpoint"] = _http_url(table["telemetry"]["otlp_endpoint"], "[telemetry] otlp_endpoint")
     return Settings(
         host=server.get("host", "127.0.0.1"),
         port=int(server.get("port", DEFAULT_PORT)),

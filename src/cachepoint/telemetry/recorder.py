@@ -1,4 +1,5 @@
-"""Telemetry: every finished invocation goes to the log sinks, the metrics and the dashboard history.
+"""Telemetry: every finished invocation goes to the log sinks, the metrics, the dashboard history and, when
+configured, OpenTelemetry (`otlp.py`).
 
 Bedrock operations are logged in Bedrock's schema; the Anthropic API's calls count in the metrics and
 the history only (Bedrock's logs know nothing of them).
@@ -15,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from cachepoint.telemetry.history import History
 from cachepoint.telemetry.metrics import Metrics
+from cachepoint.telemetry.otlp import OtlpExporter
 from cachepoint.telemetry.records import Invocation, build_record
 from cachepoint.telemetry.sinks import LogSink, hour_prefix
 
@@ -39,8 +41,10 @@ class Telemetry:
         policy: LogPolicy,
         registry: CollectorRegistry,
         account_config: AccountConfig = lambda account: (False, None),
+        otlp: OtlpExporter | None = None,
     ) -> None:
         self.account_config = account_config
+        self.otlp = otlp
         self.sinks = sinks
         self.metrics = metrics
         self.registry = registry
@@ -53,6 +57,8 @@ class Telemetry:
         try:
             self.metrics.observe(inv)
             self.history.add(inv)
+            if self.otlp is not None:
+                self.otlp.export(inv)
             if inv.operation in BEDROCK_OPERATIONS:
                 self._log_if_enabled(inv)
         except Exception:  # the telemetry boundary
@@ -88,3 +94,5 @@ class Telemetry:
         """Drains and closes the sinks, in order (the local files before their S3 mirror)."""
         for sink in self.sinks:
             sink.close()
+        if self.otlp is not None:
+            self.otlp.close()  # sends what is batched
