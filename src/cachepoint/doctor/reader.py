@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from cachepoint.doctor.records import LogRecord, check_depth, decode, loads, par
 from cachepoint.doctor.skips import Rejected, Skipped, SkipReason, Stop, Tally
 
 LOG_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
+_EXPORT_FILE = re.compile(r"^[0-9]{6}\.gz$")
+_EXPORT_TIMESTAMP = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z (?=\{)")
 
 Decoded = Callable[[], object]  # a document's JSON value, or Rejected; decoding waits until it is needed
 
@@ -114,7 +117,8 @@ def _record(name: str, location: str, decoded: Decoded, tally: Tally) -> LogReco
         return None
 
 
-# documents: JSON Lines, or one JSON array
+# documents: JSON Lines, one JSON array, CloudWatch Logs' JSON (`aws logs filter-log-events` / `get-log-events`:
+# {"events": [{"message": "<record>"}, ...]}), or CloudWatch's export to S3 (`<ISO time> <record>` per line)
 
 
 def _documents(chunks: Iterator[bytes], limits: Limits) -> Iterator[tuple[str, Decoded]]:
@@ -122,9 +126,9 @@ def _documents(chunks: Iterator[bytes], limits: Limits) -> Iterator[tuple[str, D
     if not head:
         return
     chunks = chain([head], chunks)
-    if head.lstrip()[:1] == b"[":
+    if head.lstrip()[:1] in (b"[", b"{"):
         buffered, whole, stop = _buffer(chunks, limits.max_document_bytes)
-        items = _array_items(buffered, limits) if whole else None
+        items = _whole_document_items(buffered, limits) if whole else None
         if items is not None:
             yield from items
             return
@@ -164,15 +168,27 @@ def _replay(buffered: list[bytes], stop: Stop | None, rest: Iterator[bytes]) -> 
     yield from rest
 
 
-def _array_items(buffered: list[bytes], limits: Limits) -> list[tuple[str, Decoded]] | None:
-    """Items of a file that is one JSON array, or None (then it is read as JSON Lines: `[1,2]` may be a bad line)."""
+def _whole_document_items(buffered: list[bytes], limits: Limits) -> list[tuple[str, Decoded]] | None:
+    """Records of a file that is one JSON array, or CloudWatch Logs' `{"events": [...]}`; None otherwise (then it
+    is read as JSON Lines: `[1,2]` may be a bad line, and a one-record file is a line too)."""
     try:
         value = loads(_text(b"".join(buffered)))
     except Rejected:
         return None
-    if not isinstance(value, list):
+    if isinstance(value, list):
+        return [(f"item {i}", partial(_checked, item, limits.max_depth)) for i, item in enumerate(value, 1)]
+    events = value.get("events") if isinstance(value, dict) else None
+    if not isinstance(events, list):
         return None
-    return [(f"item {i}", partial(_checked, item, limits.max_depth)) for i, item in enumerate(value, 1)]
+    return [(f"event {i}", partial(_event_message, event, limits.max_depth)) for i, event in enumerate(events, 1)]
+
+
+def _event_message(event: object, max_depth: int) -> object:
+    """A CloudWatch Logs event's `message`: the invocation record as Bedrock delivered it, a JSON string."""
+    message = event.get("message") if isinstance(event, dict) else None
+    if not isinstance(message, str):
+        raise Rejected(SkipReason.INVALID_RECORD, "a CloudWatch Logs event without a message string")
+    return decode(message, max_depth)
 
 
 def _checked(value: object, max_depth: int) -> object:
@@ -205,7 +221,8 @@ def _line(line_no: int, data: bytes | None, limits: Limits) -> Iterator[tuple[st
         detail = f"longer than {limits.max_document_bytes:,} bytes"
         yield location, partial(_reject, SkipReason.DOCUMENT_TOO_LARGE, detail)
     elif data.strip():
-        yield location, partial(decode, _text(data), limits.max_depth)
+        text = _EXPORT_TIMESTAMP.sub("", _text(data), count=1)  # CloudWatch's export to S3 prefixes each line
+        yield location, partial(decode, text, limits.max_depth)
 
 
 def _reject(reason: SkipReason, detail: str) -> object:
@@ -221,10 +238,11 @@ def _text(data: bytes) -> str:
 
 
 def _is_log(name: str) -> bool:
-    """Record files, not the offloaded bodies stored beside them (`data/<requestId>_input.json.gz`)."""
+    """Record files, not the offloaded bodies stored beside them (`data/<requestId>_input.json.gz`); CloudWatch's
+    exports to S3 are numbered gz files (`<task>/<stream>/000000.gz`)."""
     base = name.rsplit("/", 1)[-1]
     offloaded = "/data/" in name or base.endswith(("_input.json.gz", "_output.json.gz"))
-    return name.endswith(LOG_SUFFIXES) and not offloaded
+    return (name.endswith(LOG_SUFFIXES) or bool(_EXPORT_FILE.match(base))) and not offloaded
 
 
 def _local_blobs(root: Path, tally: Tally) -> Iterator[_Blob]:
