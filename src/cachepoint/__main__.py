@@ -17,6 +17,7 @@ from cachepoint.doctor.analysis import analyse
 from cachepoint.doctor.costs import cost_report
 from cachepoint.doctor.reader import DEFAULT_LIMITS, Limits, LoadResult, load_records, mebibytes
 from cachepoint.doctor.records import iso_time
+from cachepoint.doctor.whatif import longer_ttl
 from cachepoint.doctor.report import as_json, cost_table, diagnosis, nothing_read, skipped_json, skipped_text
 from cachepoint.models.catalog import Catalog
 from cachepoint.settings import DEFAULT_PORT, load_settings
@@ -79,7 +80,7 @@ def _doctor(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"findings": as_json(findings), "skipped": skipped_json(loaded.skipped)}, indent=2))
     else:
-        print(diagnosis(findings, cost_report(loaded, catalog)), end="", flush=True)
+        print(diagnosis(findings, cost_report(loaded, catalog), longer_ttl(findings, catalog)), end="", flush=True)
     print(skipped_text(loaded.skipped), end="", file=sys.stderr)
     return 0
 

@@ -12,6 +12,7 @@ from typing import Any
 from cachepoint.__main__ import main
 from cachepoint.doctor.analysis import analyse
 from cachepoint.doctor.reader import load_records
+from cachepoint.doctor.whatif import LongerTtl, longer_ttl
 from cachepoint.models.catalog import Catalog
 from tests.unit.test_doctor import DOC, record
 
@@ -64,3 +65,22 @@ def test_an_event_without_a_record_is_skipped_and_said(tmp_path: Path, capsys: A
     assert [(s.reason.value, s.count) for s in loaded.skipped] == [("invalid-record", 2)]
     assert main(["doctor", str(source)]) == 0
     assert "invalid" in capsys.readouterr().err
+
+
+def test_the_advice_computes_what_a_one_hour_ttl_would_have_saved(tmp_path: Path, capsys: Any) -> None:
+    """Two expiries: one 18 minutes after the last use (a 1h TTL keeps it), one two hours later (it does not)."""
+    sonnet_45 = {"modelId": "us.anthropic.claude-sonnet-4-5-20250929-v1:0"}  # offers the 1h TTL
+    logs = [r | sonnet_45 for r in records()] + [record(4, "2026-11-30T12:30:00Z", DOC, 0, 1200, **sonnet_45)]
+    source = tmp_path / "logs.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in logs))
+    found = analyse(load_records(str(source)), CATALOG)
+    assert [f.cause for f in found] == ["first-write", "hit", "ttl-expired", "ttl-expired"]
+    prices = CATALOG.get("anthropic.claude-sonnet-4-5-20250929-v1:0").prices  # type: ignore[union-attr]
+    assert prices is not None and prices.write_5m and prices.write_1h and prices.read
+    per_token = (prices.write_5m - prices.read - (prices.write_1h - prices.write_5m)) / 1_000_000
+    what_if = longer_ttl(found, CATALOG)
+    assert what_if == LongerTtl(expiries=2, turned=1, saved_usd=1200 * per_token)
+    assert main(["doctor", str(source)]) == 0
+    assert f"A 1h TTL would have turned 1 of these 2 expiries into reads and saved ${1200 * per_token:.4f}" in (
+        capsys.readouterr().out
+    )

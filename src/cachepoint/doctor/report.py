@@ -11,6 +11,7 @@ from typing import Any
 from cachepoint.doctor.analysis import Finding
 from cachepoint.doctor.costs import CostReport, Totals
 from cachepoint.doctor.skips import Skipped, SkipReason
+from cachepoint.doctor.whatif import LongerTtl
 
 MISSES = ("region-switch", "region-not-caching", "ttl-expired", "prefix-changed", "below-minimum",
           "too-many-checkpoints", "misplaced-checkpoint", "concurrent-write")  # fmt: skip
@@ -18,7 +19,7 @@ SHOWN_SOURCES = 3  # file names per reason in the one-line summary
 SHOWN_DETAILS = 10  # detail lines under it; --json has every one
 
 
-def diagnosis(findings: list[Finding], costs: CostReport) -> str:
+def diagnosis(findings: list[Finding], costs: CostReport, what_if: LongerTtl | None = None) -> str:
     t = costs.total
     lines = [
         f"{len(findings)} requests; cache hit rate {t.hit_rate:.1%} (read {t.read:,} / written {t.write:,} tokens)",
@@ -33,13 +34,13 @@ def diagnosis(findings: list[Finding], costs: CostReport) -> str:
             r = finding.request
             lines.append(f"MISS {r.request_id} {_time(r.time_s)} {r.model_id} in {r.inference_region}: {finding.cause}"
                          + (f" — {finding.detail}" if finding.detail else ""))  # fmt: skip
-    advice = _advice(findings)
+    advice = _advice(findings, what_if)
     if advice:
         lines += ["", "advice:"] + [f"- {a}" for a in advice]
     return "\n".join(map(_printable, lines)) + "\n"
 
 
-def _advice(findings: list[Finding]) -> list[str]:
+def _advice(findings: list[Finding], what_if: LongerTtl | None) -> list[str]:
     causes = {f.cause: f for f in findings}
     advice = []
     if "region-switch" in causes:
@@ -51,9 +52,11 @@ def _advice(findings: list[Finding]) -> list[str]:
         advice.append(f"Region(s) {', '.join(never)} never cached this model's prompts: keep requests away from them.")
     if "prefix-changed" in causes:
         advice.append("Dynamic text (a timestamp, an id) sits before a checkpoint: move it after the last checkpoint.")
-    gaps = [f.data["gap_s"] for f in findings if f.cause == "ttl-expired"]
-    if any(300 <= g <= 3600 for g in gaps):
-        advice.append("Reuse comes 5–60 minutes apart: a 1h TTL checkpoint (where the model offers it) would keep it.")
+    if what_if is not None and what_if.turned:
+        turned, saved = f"{what_if.turned} of these {what_if.expiries} expiries", _money(what_if.saved_usd)
+        advice.append(f"A 1h TTL would have turned {turned} into reads and saved ${saved} (each 5m write read "
+                      "instead, the write before it at the 1h price): use `\"ttl\": \"1h\"` on checkpoints reused "
+                      "5–60 minutes apart.")  # fmt: skip
     if "below-minimum" in causes:
         advice.append("Checkpoints below the model's minimum do nothing: move them later or remove them.")
     if "too-many-checkpoints" in causes or "misplaced-checkpoint" in causes:
