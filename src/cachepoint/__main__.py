@@ -17,6 +17,7 @@ from cachepoint.doctor.analysis import analyse
 from cachepoint.doctor.costs import cost_report
 from cachepoint.doctor.reader import DEFAULT_LIMITS, Limits, LoadResult, load_records, mebibytes
 from cachepoint.doctor.records import iso_time
+from cachepoint.doctor.html import render_html
 from cachepoint.doctor.whatif import longer_ttl
 from cachepoint.doctor.report import as_json, cost_table, diagnosis, nothing_read, skipped_json, skipped_text
 from cachepoint.models.catalog import Catalog
@@ -45,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     doctor = commands.add_parser("doctor", help="explain every cache miss in invocation logs (ours or Bedrock's)")
     doctor.add_argument("source", help="a log file, a folder (S3 layout or not), or s3://bucket/prefix")
     doctor.add_argument("--json", action="store_true", help='{"findings": [...], "skipped": [...]} as JSON')
+    doctor.add_argument("--html", type=Path, metavar="OUT.html",
+                        help="also write the report as one self-contained page")  # fmt: skip
     doctor.add_argument("--max-file-mib", type=mebibytes, default=DEFAULT_LIMITS.max_file_bytes, dest="max_file_bytes",
                         help="stop reading a log file past this many MiB, read or inflated (default 256)")  # fmt: skip
     report = commands.add_parser("report", help="cost and savings from invocation logs")
@@ -77,6 +80,9 @@ def _doctor(args: argparse.Namespace) -> int:
     if loaded is None:
         return 2
     findings = analyse(loaded, catalog)
+    if args.html is not None:
+        page = render_html(findings, cost_report(loaded, catalog), longer_ttl(findings, catalog), loaded.skipped)
+        args.html.write_text(page, encoding="utf-8")
     if args.json:
         print(json.dumps({"findings": as_json(findings), "skipped": skipped_json(loaded.skipped)}, indent=2))
     else:

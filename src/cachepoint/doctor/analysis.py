@@ -230,6 +230,11 @@ def _text_to_last_checkpoint(prompt: Prompt) -> tuple[str | None, int, str | Non
     return "\u241e".join(b.text for b in blocks[: marked[-1] + 1]), ttl, None
 
 
+def prefix_key(request: Request) -> str:
+    """Requests with the same cacheable prefix (model and text up to the last checkpoint) share this key."""
+    return _key(request)
+
+
 def _key(request: Request) -> str:
     # surrogatepass: JSON may escape a lone surrogate ("\\ud800"), which strict UTF-8 cannot encode
     key = f"{request.base_model}\0{request.prefix_text}"

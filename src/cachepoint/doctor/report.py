@@ -34,13 +34,13 @@ def diagnosis(findings: list[Finding], costs: CostReport, what_if: LongerTtl | N
             r = finding.request
             lines.append(f"MISS {r.request_id} {_time(r.time_s)} {r.model_id} in {r.inference_region}: {finding.cause}"
                          + (f" — {finding.detail}" if finding.detail else ""))  # fmt: skip
-    advice = _advice(findings, what_if)
+    advice = advice_lines(findings, what_if)
     if advice:
         lines += ["", "advice:"] + [f"- {a}" for a in advice]
     return "\n".join(map(_printable, lines)) + "\n"
 
 
-def _advice(findings: list[Finding], what_if: LongerTtl | None) -> list[str]:
+def advice_lines(findings: list[Finding], what_if: LongerTtl | None) -> list[str]:
     causes = {f.cause: f for f in findings}
     advice = []
     if "region-switch" in causes:
