@@ -12,7 +12,7 @@ from PIL import Image
 
 from cachepoint.__main__ import main
 from tests.e2e.test_dashboard import CHROMIUM, browse
-from tests.unit.test_doctor import DOC, record
+from tests.unit.test_doctor import DOC, FIXTURE, record
 
 SONNET_45 = {"modelId": "us.anthropic.claude-sonnet-4-5-20250929-v1:0"}
 
@@ -62,3 +62,13 @@ def test_the_html_report_from_a_cloudwatch_logs_export(tmp_path: Path) -> None:
     source.write_text(json.dumps(events))
     dom, _ = rendered(tmp_path, source)
     assert len(re.findall(r'data-outcome="', dom)) == 5 and "5 requests; cache hit rate" in dom
+
+
+def test_the_html_report_on_the_published_bedrock_logs(tmp_path: Path) -> None:
+    """Real Bedrock logs (the novel-translation fixture): the region switch and the Region that never caches
+    are drawn with their causes."""
+    assert CHROMIUM is not None, "chromium is installed by scripts/ensure-chromium.sh"
+    dom, _ = rendered(tmp_path, FIXTURE)
+    outcomes = re.findall(r'data-outcome="([a-z-]+)"', dom)
+    assert "region-switch" in outcomes and "region-not-caching" in outcomes
+    assert "ap-northeast-2" in dom and "<table id=\"costs\">" in dom

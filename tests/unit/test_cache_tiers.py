@@ -294,3 +294,33 @@ def test_recovery_restores_the_lru_order_and_the_budget(
     assert outcome(server.request(doc("b"))).startswith("written:1100:5m:evicted")
     server.settle()
     assert server.disk.num_files == 2
+
+
+class FailingManifest:
+    """The manifest as SQLite would behave with a full disk: inserting a snapshot's row fails."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def execute(self, sql: str, *args: object) -> object:
+        if sql.startswith("INSERT OR REPLACE INTO snapshots"):
+            raise sqlite3.OperationalError("database or disk is full")
+        return self._db.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._db, name)
+
+
+def test_a_failed_manifest_batch_loses_no_ram_bytes_and_releases_waiters(
+    servers: list[Server], tmp_path: Path, clock: FakeClock
+) -> None:
+    server = start(servers, tmp_path, clock, ram_bytes=SNAPSHOT)
+    server.disk._db = FailingManifest(server.disk._db)  # type: ignore[assignment]
+    server.request(doc("a"))
+    assert server.disk.flush(timeout_s=10), "a waiter on a failed batch is released"
+    server.request(doc("b"))  # RAM holds one: a cannot be demoted (it never reached the disk), so it is lost
+    server.settle()
+    assert list((tmp_path / "kv" / "snapshots").glob("*.kv")) == [], "no file without its row"
+    assert server.cache.store.stats.demotions == 0
+    plan = server.request(doc("a"))
+    assert outcome(plan).startswith("written:1100:5m:"), "never a read of bytes that are gone"

@@ -158,6 +158,7 @@ class DiskTier:
         self._queued_bytes = 0
         self._sizes: dict[BlobId, tuple[int, int]] = {}  # blob → (file bytes, CRC-32) of written files
         self._written: list[tuple[BlobId, bool]] = []  # outcomes not yet taken by the store
+        self._batch_done: set[BlobId] = set()  # the writer thread's: writes of the current batch that reported
         self._thread: threading.Thread | None = None
 
     # -- the writer ---------------------------------------------------------------------------------
@@ -231,10 +232,25 @@ class DiskTier:
                     self._queue.put(None)  # stop after this batch
                     break
                 batch.append(more)
+            self._batch_done = set()
             try:
                 self._apply(batch)
             except Exception:  # the writer must outlive any one failure: the next batch may succeed
                 log.exception("cache disk tier: a batch of manifest updates failed")
+                self._abandon(batch)
+
+    def _abandon(self, batch: list[_Op]) -> None:
+        """A failed batch's transaction was rolled back: its snapshots have no row, so they are not on disk
+        (their files go), and whoever waits on the batch is released."""
+        for op in batch:
+            if isinstance(op, _Write):
+                with self._lock:
+                    landed = self._sizes.pop(op.record.blob_id, None) is not None
+                self._path(op.record.blob_id).unlink(missing_ok=True)
+                if not landed and op.record.blob_id not in self._batch_done:
+                    self._finish(op.record.blob_id, memoryview(op.data).nbytes, ok=False)
+            elif isinstance(op, _Barrier):
+                op.done.set()
 
     def _apply(self, batch: list[_Op]) -> None:
         barriers = [op.done for op in batch if isinstance(op, _Barrier)]
@@ -292,6 +308,7 @@ class DiskTier:
         with self._lock:
             self._queued_bytes -= size
             self._written.append((blob_id, ok))
+        self._batch_done.add(blob_id)
 
     def _write_file(self, blob_id: BlobId, tokens: array[int], data: bytes | memoryview) -> tuple[int, int]:
         path = self._path(blob_id)
