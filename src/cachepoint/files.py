@@ -8,6 +8,7 @@ Folders that already exist are left alone: a log root chosen by the operator may
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -54,3 +55,15 @@ def write_all(fd: int, data: bytes) -> None:
 def touch_private(path: Path) -> None:
     """Makes sure `path` exists as a 0600 file before another library (SQLite) opens it with its own mode."""
     os.close(open_private(path, os.O_RDWR | os.O_CREAT))
+
+
+def exclusive_lock(path: Path) -> int | None:
+    """An fd holding an exclusive lock on `path` (created 0600) for as long as it is open, or None when another
+    process (or another open of it) holds the lock. The caller closes the fd to release it."""
+    fd = open_private(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd

@@ -13,7 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.testclient import TestClient
 
 from cachepoint.api.common import AppServices
-from cachepoint.cache.disk import HEADER, DiskTier
+from cachepoint.cache.disk import DiskTier
+from cachepoint.cache.snapfile import HEADER
 from cachepoint.cache.manager import PrefixCache
 from cachepoint.engine.fake import BYTES_PER_TOKEN
 from tests.api.wire import ACCESS_KEY, ASSISTANT_TAIL, SEPARATOR, USER_OPENER, Boto

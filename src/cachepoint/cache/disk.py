@@ -14,15 +14,12 @@ Reads verify size and checksum and return the stored tokens, so a restore is che
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import queue
 import sqlite3
-import struct
 import threading
 import time
-import zlib
 from array import array
 from collections import Counter
 from collections.abc import Collection, Iterator
@@ -32,13 +29,12 @@ from pathlib import Path
 
 from cachepoint.cache.index import BlobId
 from cachepoint.cache.keys import BlockHash
-from cachepoint.files import open_private, private_dir, touch_private
+from cachepoint.cache.snapfile import Loaded, Unreadable, read_snapshot, write_snapshot
+from cachepoint.files import exclusive_lock, private_dir, touch_private
 from cachepoint.types import AccountId, Ttl
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"CPKV\x01\x00"
-HEADER = struct.Struct("<6sIQ")  # magic, token count, KV byte count
 MAX_BATCH = 256  # operations per transaction
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshots (
@@ -49,10 +45,6 @@ CREATE TABLE IF NOT EXISTS entries (
     key BLOB PRIMARY KEY, scope BLOB NOT NULL, blob_id INTEGER NOT NULL, num_tokens INTEGER NOT NULL,
     ttl TEXT NOT NULL, expires_at REAL NOT NULL);
 """
-
-
-class Unreadable(Exception):
-    """A snapshot file that is missing, truncated, corrupt or not ours."""
 
 
 @dataclass(frozen=True)
@@ -74,13 +66,6 @@ class EntryRecord:
     num_tokens: int
     ttl: Ttl
     expires_at_s: float
-
-
-@dataclass(frozen=True)
-class Loaded:
-    tokens: array[int]
-    data: memoryview  # writable, over a buffer owned by this value (engines import without a copy)
-    num_bytes: int  # of the whole file, for the read rate
 
 
 @dataclass
@@ -143,7 +128,12 @@ _Op = _Write | _Entries | _Touch | _Remove | _Delete | _Barrier
 class DiskTier:
     def __init__(self, directory: Path, budget_bytes: int, max_queued_bytes: int) -> None:
         self.directory = private_dir(directory)
-        self._lock_fd = _lock(directory / "lock")
+        # one process per disk tier: two writers would hand out the same snapshot numbers
+        lock_fd = exclusive_lock(directory / "lock")
+        if lock_fd is None:
+            raise ValueError(f"[cache] disk_dir {directory} is in use by another cachepoint process; "
+                             "give each server its own disk_dir")  # fmt: skip
+        self._lock_fd = lock_fd
         self.files = private_dir(directory / "snapshots")
         self.budget_bytes = budget_bytes
         self.max_queued_bytes = max_queued_bytes
@@ -287,7 +277,7 @@ class DiskTier:
         record, size = op.record, memoryview(op.data).nbytes
         started = time.perf_counter()
         try:
-            file_bytes, crc = self._write_file(record.blob_id, op.tokens, op.data)
+            file_bytes, crc = write_snapshot(self._path(record.blob_id), op.tokens, op.data)
         except OSError as error:
             log.warning("cache disk tier: snapshot %d not written: %s", record.blob_id, error)
             self.stats.write_failures += 1
@@ -310,24 +300,6 @@ class DiskTier:
             self._written.append((blob_id, ok))
         self._batch_done.add(blob_id)
 
-    def _write_file(self, blob_id: BlobId, tokens: array[int], data: bytes | memoryview) -> tuple[int, int]:
-        path = self._path(blob_id)
-        tmp = path.with_suffix(".kv.tmp")
-        header = HEADER.pack(MAGIC, len(tokens), memoryview(data).nbytes)
-        crc = 0
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            for part in (header, tokens.tobytes(), data):
-                crc = zlib.crc32(part, crc)
-                view = memoryview(part)
-                while view.nbytes:
-                    view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        return path.stat().st_size, crc
-
     def _delete(self, blob_id: BlobId) -> None:
         self._db.execute("DELETE FROM snapshots WHERE blob_id = ?", (blob_id,))
         self._db.execute("DELETE FROM entries WHERE blob_id = ?", (blob_id,))
@@ -345,25 +317,9 @@ class DiskTier:
             expected = self._sizes.get(blob_id)
         if expected is None:
             raise Unreadable(f"snapshot {blob_id} has no file")
-        size, crc = expected
-        buffer = bytearray(size)
-        try:
-            with self._path(blob_id).open("rb", buffering=0) as f:
-                got = f.readinto(buffer)
-                if got != size or f.read(1):
-                    raise Unreadable(f"snapshot {blob_id} is {got}+ bytes, not {size}")
-        except OSError as error:
-            raise Unreadable(f"snapshot {blob_id}: {error}") from None
-        if zlib.crc32(buffer) != crc:
-            raise Unreadable(f"snapshot {blob_id} fails its checksum")
-        magic, num_tokens, num_bytes = HEADER.unpack_from(buffer)
-        start = HEADER.size + 4 * num_tokens
-        if magic != MAGIC or start + num_bytes != size:
-            raise Unreadable(f"snapshot {blob_id} has a foreign header")
-        tokens = array("i")
-        tokens.frombytes(bytes(buffer[HEADER.size : start]))
+        loaded = read_snapshot(self._path(blob_id), *expected)
         self.stats.reads += 1
-        return Loaded(tokens, memoryview(buffer)[start:], size)
+        return loaded
 
     # -- recovery -----------------------------------------------------------------------------------
     def recover(self, now_s: float, fingerprints: Collection[str]) -> Recovery:
@@ -435,18 +391,6 @@ class DiskTier:
 
 
 TTLS = {ttl.value: ttl for ttl in Ttl}
-
-
-def _lock(path: Path) -> int:
-    """One process per disk tier: two writers would hand out the same snapshot numbers."""
-    fd = open_private(path, os.O_WRONLY | os.O_CREAT)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise ValueError(f"[cache] disk_dir {path.parent} is in use by another cachepoint process; "
-                         "give each server its own disk_dir") from None  # fmt: skip
-    return fd
 
 
 def _last_use(row: tuple[bytes, bytes, int, int, str, float]) -> float:

@@ -38,7 +38,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 from cachepoint.cache.costs import RestoreCosts
-from cachepoint.cache.disk import DiskTier, EntryRecord, Recovery, SnapshotRecord, Unreadable
+from cachepoint.cache.disk import DiskTier, EntryRecord, Recovery, SnapshotRecord
+from cachepoint.cache.snapfile import Unreadable
 from cachepoint.cache.index import BlobId, Entry, PrefixIndex, RemovalReason
 from cachepoint.cache.keys import BlockHash, chain_keys, scope_seed
 from cachepoint.cache.plan import (

@@ -16,7 +16,8 @@ import threading
 from array import array
 from dataclasses import dataclass
 
-from cachepoint.cache.disk import DiskTier, SnapshotRecord, Unreadable
+from cachepoint.cache.disk import DiskTier, SnapshotRecord
+from cachepoint.cache.snapfile import Unreadable
 from cachepoint.cache.index import BlobId
 from cachepoint.cache.ram import RamTier
 from cachepoint.engine.protocol import Snapshot
