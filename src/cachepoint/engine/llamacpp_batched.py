@@ -28,12 +28,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cachepoint.engine.llamacpp_slots import Row, Sampler, SlotContext
 from cachepoint.engine.protocol import EngineEvent, Finished, FinishReason, GenerateJob, Prefilled, Runner, Snapshot
-from cachepoint.engine.worker import EventChannel, JobCount
+from cachepoint.engine.worker import EventChannel, JobCount, relay
 from cachepoint.settings import EngineSettings
 
 
@@ -92,13 +93,9 @@ class BatchedRunner:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=f"engine-{self.name}", daemon=True)
                 self._thread.start()
-        try:
-            while (event := await channel.next()) is not None:
-                if isinstance(event, Prefilled):
-                    self.last_prefill = event
+        async with aclosing(relay(channel, job, self)) as events:  # closed at once: a cancel is not left to GC
+            async for event in events:
                 yield event
-        finally:
-            job.cancel.set()
 
     def close(self) -> None:
         """Cancel what is queued or running, stop the scheduler, free the KV."""

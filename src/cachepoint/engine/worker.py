@@ -17,8 +17,10 @@ import asyncio
 import logging
 import threading
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
 from cachepoint.engine.protocol import Engine, EngineEvent, GenerateJob, Prefilled
 from cachepoint.errors import ModelError, ServiceUnavailableError
@@ -106,13 +108,9 @@ class EngineWorker:
         self._jobs.admit()
         channel = EventChannel(self.name)
         self._enqueue(job, channel)
-        try:
-            while (event := await channel.next()) is not None:
-                if isinstance(event, Prefilled):
-                    self.last_prefill = event
+        async with aclosing(relay(channel, job, self)) as events:  # closed at once: a cancel is not left to GC
+            async for event in events:
                 yield event
-        finally:
-            job.cancel.set()
 
     def _enqueue(self, job: GenerateJob, channel: EventChannel) -> None:
         with self._lock:
@@ -153,3 +151,19 @@ class EngineWorker:
             thread = self._thread
         if thread is not None:
             thread.join()
+
+
+class _Observed(Protocol):
+    last_prefill: Prefilled | None
+
+
+async def relay(channel: EventChannel, job: GenerateJob, runner: _Observed) -> AsyncGenerator[EngineEvent, None]:
+    """A job's events as its engine thread puts them; the runner keeps the latest prefill's figures. A caller
+    that stops early (a client gone) cancels the job, so the engine stops working for nobody."""
+    try:
+        while (event := await channel.next()) is not None:
+            if isinstance(event, Prefilled):
+                runner.last_prefill = event
+            yield event
+    finally:
+        job.cancel.set()
