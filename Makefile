@@ -17,7 +17,7 @@ test: $(VENV_STAMP)
 	bash scripts/ensure-chromium.sh
 	bash scripts/setup-vllm.sh
 	bash scripts/services.sh postgres >/dev/null
-	.venv/bin/ruff check src tests bench examples
+	.venv/bin/ruff check src tests bench examples conftest.py
 	.venv/bin/mypy
 	.venv/bin/python -m pytest -q $(ARGS)
 
