@@ -35,6 +35,7 @@ from pathlib import Path
 from cachepoint.engine.llamacpp_slots import Row, Sampler, SlotContext
 from cachepoint.engine.protocol import EngineEvent, Finished, FinishReason, GenerateJob, Prefilled, Runner, Snapshot
 from cachepoint.engine.worker import EventChannel, JobCount, relay
+from cachepoint.errors import ServiceUnavailableError
 from cachepoint.settings import EngineSettings
 
 
@@ -88,7 +89,7 @@ class BatchedRunner:
         with self._lock:
             if self._closed:
                 self._jobs.release()
-                raise RuntimeError(f"engine {self.name} is closed")
+                raise ServiceUnavailableError("The engine is shutting down.")  # as the threaded runner says
             self._waiting.append(_Sequence(job, channel, list(job.tokens), sorted(set(job.capture_at))))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=f"engine-{self.name}", daemon=True)
