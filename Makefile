@@ -16,7 +16,7 @@ serve-vllm: $(VENV_STAMP)
 test: $(VENV_STAMP)
 	bash scripts/ensure-chromium.sh
 	bash scripts/setup-vllm.sh
-	bash scripts/services.sh postgres >/dev/null
+	bash scripts/services.sh postgres redis >/dev/null
 	.venv/bin/ruff check src tests bench examples conftest.py
 	.venv/bin/mypy
 	.venv/bin/python -m pytest -q $(ARGS)

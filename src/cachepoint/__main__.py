@@ -1,4 +1,5 @@
-"""`cachepoint serve`: load settings → build services → run the ASGI server."""
+"""`cachepoint serve` (a gateway) and `cachepoint node` (an engine replica): load settings → build → run the
+ASGI server; `cachepoint doctor` and `cachepoint report` read invocation logs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import uvicorn
 
 from cachepoint.api.app import create_app
 from cachepoint.api.server import raise_open_file_limit, uvicorn_config
-from cachepoint.bootstrap import build_services
+from cachepoint.bootstrap import build_node, build_services
+from cachepoint.cluster.node import create_node_app
+from cachepoint.cluster.wire import check_secret
 from cachepoint.doctor.analysis import analyse
 from cachepoint.doctor.costs import cost_report
 from cachepoint.doctor.reader import DEFAULT_LIMITS, Limits, LoadResult, load_records, mebibytes
@@ -21,7 +24,7 @@ from cachepoint.doctor.html import render_html
 from cachepoint.doctor.whatif import longer_ttl
 from cachepoint.doctor.report import as_json, cost_table, diagnosis, nothing_read, skipped_json, skipped_text
 from cachepoint.models.catalog import Catalog
-from cachepoint.settings import DEFAULT_PORT, load_settings
+from cachepoint.settings import DEFAULT_PORT, NODE_PORT, load_settings
 
 BANNER = """cachepoint listening on {url}  (Region {region})
   boto3:   boto3.client("bedrock-runtime", endpoint_url="{url}", region_name="{region}")
@@ -43,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--config", type=Path, default=None, help="TOML config file (default $CACHEPOINT_CONFIG)")
     serve.add_argument("--engine", choices=["vllm"], default=None,
                        help="serve the embedded model on a managed vLLM (scripts/setup-vllm.sh makes it)")  # fmt: skip
+    node = commands.add_parser("node", help="run an engine replica for gateways (needs [cluster] secret)")
+    node.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    node.add_argument("--port", type=int, default=None, help="port (default 8790)")
+    node.add_argument("--config", type=Path, default=None, help="TOML config file (default $CACHEPOINT_CONFIG)")
     doctor = commands.add_parser("doctor", help="explain every cache miss in invocation logs (ours or Bedrock's)")
     doctor.add_argument("source", help="a log file, a folder (S3 layout or not), or s3://bucket/prefix")
     doctor.add_argument("--json", action="store_true", help='{"findings": [...], "skipped": [...]} as JSON')
@@ -57,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--max-file-mib", type=mebibytes, default=DEFAULT_LIMITS.max_file_bytes, dest="max_file_bytes",
                         help="stop reading a log file past this many MiB, read or inflated (default 256)")  # fmt: skip
     args = parser.parse_args(argv)
-    return {"serve": _serve, "doctor": _doctor, "report": _report}[args.command](args)
+    return {"serve": _serve, "node": _node, "doctor": _doctor, "report": _report}[args.command](args)
 
 
 def _load(args: argparse.Namespace) -> LoadResult | None:
@@ -120,6 +127,24 @@ def _serve(args: argparse.Namespace) -> int:
     notes = "\n".join("  " + note for note in services.notes)
     print(BANNER.format(url=url, region=settings.region, notes=notes), flush=True)
     config = uvicorn_config(create_app(services), settings.host, settings.port, settings.limits)
+    uvicorn.Server(config).run()
+    return 0
+
+
+def _node(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(args.config, host=args.host, port=args.port or NODE_PORT)
+        secret = check_secret(settings.cluster.secret)
+        engines = build_node(settings)
+    except (ValueError, TypeError, OSError) as error:
+        print(f"cachepoint: {error}", file=sys.stderr)
+        return 2
+    raise_open_file_limit()
+    names, budget_mib = ", ".join(sorted(engines.runners)), settings.cache_max_bytes // 2**20
+    url = f"http://{settings.host}:{settings.port}"
+    print(f"cachepoint node {engines.name} on {url}: engines {names}; snapshots up to {budget_mib:,} MiB", flush=True)
+    config = uvicorn_config(create_node_app(engines, secret), settings.host, settings.port, settings.limits)
     uvicorn.Server(config).run()
     return 0
 

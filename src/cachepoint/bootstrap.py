@@ -12,7 +12,14 @@ from prometheus_client import CollectorRegistry
 from cachepoint.api.common import AppServices
 from cachepoint.auth.authenticator import Authenticator
 from cachepoint.cache.disk import DiskTier, Recovery
+from cachepoint.cache.directory import ReplicaState
 from cachepoint.cache.manager import PrefixCache
+from cachepoint.cache.mirror import DirectoryMirror
+from cachepoint.cache.redis_directory import RedisDirectory
+from cachepoint.cluster.health import HealthMonitor
+from cachepoint.cluster.node import NodeEngines
+from cachepoint.cluster.snapshots import NodeSnapshots
+from cachepoint.cluster.remote import remote_factory
 from cachepoint.cache.plan import NullCache, PromptCache
 from cachepoint.cache.store import TieredStore
 from cachepoint.clock import Clock, SystemClock
@@ -79,6 +86,7 @@ def build_services(
         max_blocks=settings.limits.max_blocks,
     )
     authenticator = Authenticator(settings.auth, settings.region, settings.account_for, regions.regions)
+    monitor = _monitor(settings, inference, cache, clock)
     return AppServices(
         settings=settings,
         inference=inference,
@@ -86,20 +94,58 @@ def build_services(
         clock=clock,
         telemetry=telemetry,
         authenticator=authenticator,
-        notes=notes,
+        notes=notes + _cluster_notes(settings, cache, monitor),
+        monitor=monitor,
     )
+
+
+def build_node(settings: Settings) -> NodeEngines:
+    """`cachepoint node`: every configured engine as one replica, and the store its snapshots stay in."""
+    runners, fingerprints = {}, {}
+    for name, es in settings.engines.items():
+        if es.kind == "vllm":
+            raise ValueError(f"engine {name!r}: a node runs embedded engines; list a vLLM server as vllm://HOST:PORT")
+        runners[name] = build_backend(es, build_engine, settings.state_dir).runner(f"{name}@node")
+        fingerprints[name] = _fingerprint(es)
+    budget = settings.cache_max_bytes
+    return NodeEngines(settings.node_name, runners, fingerprints, NodeSnapshots(budget))
+
+
+def _monitor(settings: Settings, inference: InferenceService, cache: PromptCache, clock: Clock) -> HealthMonitor:
+    mirror = cache.mirror if isinstance(cache, PrefixCache) else None
+    publish = None
+    if mirror is not None:
+        directory = mirror.directory
+
+        async def publish(states: list[ReplicaState]) -> None:
+            await inference.on_cache_thread(mirror.call, lambda: directory.report_replicas(states))
+
+    c = settings.cluster
+    return HealthMonitor(inference.pools, inference.replica_down, clock, name=settings.node_name,
+                         interval_s=c.health_interval_s, down_after=c.down_after_failures, publish=publish)  # fmt: skip
+
+
+def _cluster_notes(settings: Settings, cache: PromptCache, monitor: HealthMonitor) -> tuple[str, ...]:
+    notes = []
+    mirror = cache.mirror if isinstance(cache, PrefixCache) else None
+    if mirror is not None:
+        notes.append(f"cluster: cache directory {settings.cache_directory} (this gateway: {settings.node_name})")
+    if nodes := sorted({replica.name for _, replica in monitor.nodes()}):
+        notes.append(f"cluster: node replicas {', '.join(nodes)}")
+    return tuple(notes)
 
 
 def _pools(
     settings: Settings, regions: RegionMap, factory: EngineFactory, fingerprints: dict[str, str]
 ) -> dict[str, EnginePool]:
+    remote = remote_factory(settings.cluster.secret, settings.state_dir)
     pools = {
         name: EnginePool(
-            es, template_named(es.template), build_backend(es, factory, settings.state_dir), fingerprints[name]
+            es, template_named(es.template), build_backend(es, factory, settings.state_dir), fingerprints[name], remote
         )
         for name, es in settings.engines.items()
     }
-    serving = [r.region_id for r in regions.regions.values() if not r.down]
+    serving = [r for r in regions.regions.values() if not r.down]
     for pool in pools.values():
         pool.start(serving)
     return pools
@@ -128,7 +174,11 @@ def _cache(settings: Settings, clock: Clock) -> PromptCache:
     disk = _disk_tier(settings)
     budget = disk.budget_bytes if disk is not None else settings.cache_max_bytes
     store = TieredStore(settings.cache_max_bytes, disk)
-    return PrefixCache(clock, budget, store, max_account_share=settings.cache_max_account_share)
+    mirror = None
+    if settings.cache_directory:
+        directory = RedisDirectory(settings.cache_directory)
+        mirror = DirectoryMirror(directory, f"embedded@{settings.node_name}")
+    return PrefixCache(clock, budget, store, max_account_share=settings.cache_max_account_share, mirror=mirror)
 
 
 def _disk_tier(settings: Settings) -> DiskTier | None:

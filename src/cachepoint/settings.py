@@ -27,6 +27,11 @@ Everything is built once into frozen dataclasses and passed down. A config file 
     max_account_share = 0.5       # one account's share of the budget while others hold entries (default 0.5)
     disk_dir = "/var/lib/cachepoint/kv"   # the disk tier (default: <state_dir>/kv); survives restarts
     disk_max_bytes = 68719476736  # its budget (default: half the free space there, at most 64 GiB; 0 = off)
+    directory = "redis://127.0.0.1:6379/0"   # a cache directory shared by every gateway (default: in-process)
+
+    [cluster]                     # gateways and `cachepoint node` replicas
+    secret = "a-long-random-string"   # shared by all; the internal API refuses anything without it
+    name = "gw-a"                 # this process in the cluster (default: host:port)
 
     [routing]
     policy = "cache-affinity"     # or "bedrock" (cache-blind, like Bedrock's cross-Region routing)
@@ -59,6 +64,7 @@ Everything is built once into frozen dataclasses and passed down. A config file 
 
     [regions.ap-northeast-2]      # Regions: add, mark down, or switch caching off per model
     prompt_caching_disabled = ["anthropic.claude-sonnet-4-20250514-v1:0"]
+    replicas = ["embedded", "node://10.0.0.5:8790"]   # its engine replicas (default: ["embedded"])
 """
 
 from __future__ import annotations
@@ -75,6 +81,7 @@ from cachepoint.auth.authenticator import AuthSettings
 from cachepoint.auth.sigv4 import Secret
 
 DEFAULT_PORT = 8788
+NODE_PORT = 8790
 DEFAULT_REGION = "us-east-1"
 CONFIG_ENV = "CACHEPOINT_CONFIG"
 
@@ -110,6 +117,7 @@ class EngineSettings:
     kv_cache_gib: int = 1
     request_timeout_s: float = 600.0
     extra_args: tuple[str, ...] = ()
+    fake_prefill_s_per_token: float = 0.0  # the fake engine's simulated prefill cost (benchmarks of routing)
 
     def __post_init__(self) -> None:
         if self.kind not in ENGINE_KINDS:
@@ -127,6 +135,12 @@ class EngineSettings:
 def _http_url(url: object, name: str) -> str:
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise ValueError(f'{name} must be "http://HOST:PORT" (OTLP over HTTP)')
+    return url
+
+
+def _redis_url(url: object) -> str:
+    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://")):
+        raise ValueError('[cache] directory must be "redis://HOST:PORT/DB"')
     return url
 
 
@@ -153,6 +167,22 @@ class RoutingSettings:
     balance_rel_threshold: float = 1.5
     seed: int | None = None  # fixes the random choices of the `bedrock` policy (tests, benchmarks)
     profiles: Mapping[str, str] = field(default_factory=dict)  # profile ID or ARN → policy for that profile
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Gateways and `cachepoint node` replicas: the shared secret of the internal API, and this process's name."""
+
+    secret: str | None = None
+    name: str | None = None  # default: host:port
+    health_interval_s: float = 1.0
+    down_after_failures: int = 2
+
+    def __post_init__(self) -> None:
+        if self.secret is not None and len(self.secret) < 16:
+            raise ValueError("[cluster] secret must be at least 16 characters")
+        if self.health_interval_s <= 0 or self.down_after_failures < 1:
+            raise ValueError("[cluster] health_interval_s must be positive, down_after_failures at least 1")
 
 
 @dataclass(frozen=True)
@@ -209,6 +239,8 @@ class Settings:
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     state_dir: Path = field(default_factory=default_state_dir)  # application profiles (SQLite)
     state_url: str | None = None  # `[state] url = "postgresql://…"`: profiles, tags, logging settings shared
+    cache_directory: str | None = None  # `[cache] directory = "redis://…"`: the cache directory shared
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
     otlp_endpoint: str | None = None  # `[telemetry] otlp_endpoint = "http://host:4318"`: spans and metrics
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
@@ -217,6 +249,10 @@ class Settings:
     @property
     def log_dir(self) -> Path:
         return self.logging.dir or self.state_dir / "logs"
+
+    @property
+    def node_name(self) -> str:
+        return self.cluster.name or f"{self.host}:{self.port}"
 
     @property
     def disk_dir(self) -> Path:
@@ -275,6 +311,8 @@ def settings_from_table(table: Mapping[str, Any], **cli: Any) -> Settings:
         optional["cache_disk_max_bytes"] = int(table["cache"]["disk_max_bytes"])
     if "state_dir" in server:
         optional["state_dir"] = Path(server["state_dir"]).expanduser()
+    if "directory" in table.get("cache", {}):
+        optional["cache_directory"] = _redis_url(table["cache"]["directory"])
     if "url" in table.get("state", {}):
         optional["state_url"] = _state_url(table["state"]["url"])
     if "otlp_endpoint" in table.get("telemetry", {}):
@@ -291,6 +329,7 @@ def settings_from_table(table: Mapping[str, Any], **cli: Any) -> Settings:
         logging=_logging(table.get("logging", {})),
         auth=_auth(table.get("auth", {})),
         limits=Limits(**table.get("limits", {})),
+        cluster=ClusterSettings(**table.get("cluster", {})),
         **optional,
     )
 

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from cachepoint.accounting.usage import Usage, anthropic_usage, converse_usage
-from cachepoint.cache.manager import PrefixCache
 from cachepoint.cache.plan import CacheScope
 from cachepoint.clock import FakeClock
 from cachepoint.models.catalog import Catalog
 from cachepoint.models.ids import parse_model_identifier
 from cachepoint.types import AccountId, RegionId, Ttl
+from tests.shared_directory import CacheFactory
 from tests.cachekit import rendered, run
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
@@ -82,12 +82,12 @@ def _uncached(step: dict[str, Any], source: dict[str, Any]) -> int:
 
 
 @pytest.mark.parametrize("case_id", TOKEN_CASES)
-def test_token_level_case(case_id: str) -> None:
+def test_token_level_case(case_id: str, new_cache: CacheFactory) -> None:
     case = CASES[case_id]
     catalog, clock = catalog_for(case), FakeClock()
     spec = catalog.get(base_model(case["model_id"]))
     assert spec is not None and spec.caching is not None
-    cache = PrefixCache(clock, budget_bytes=10**10)
+    cache = new_cache(clock, 10**10)
     steps = {s.get("label", ""): s for s in case["steps"]}
     elapsed = 0.0
     for step in case["steps"]:
@@ -133,12 +133,12 @@ def assert_expected(expected: dict[str, Any], usage: Usage) -> None:
         assert got == want
 
 
-def test_lookback_case_by_block_positions() -> None:
+def test_lookback_case_by_block_positions(new_cache: CacheFactory) -> None:
     case = CASES["anthropic-lookback-20-blocks"]
     spec = Catalog.packaged().get("anthropic.claude-sonnet-4-5-20250929-v1:0")
     assert spec is not None and spec.caching is not None
     for branch in (case["steps"][:3], case["steps"][:2] + case["steps"][3:]):
-        cache = PrefixCache(FakeClock(), budget_bytes=10**10)
+        cache = new_cache(FakeClock(), 10**10)
         for step in branch:
             total, marks = step["request"]["blocks_total"], step["request"]["breakpoints_at"]
             prompt = rendered([(f"b{i}", 110) for i in range(total)], {m - 1: Ttl.FIVE_MINUTES for m in marks})

@@ -1,5 +1,8 @@
 """The worked examples of caching-semantics §7 on the pure core, with a fake clock."""
 
+from collections.abc import Iterator
+from typing import cast
+
 import pytest
 
 from cachepoint.cache.manager import PrefixCache
@@ -7,6 +10,7 @@ from cachepoint.cache.plan import MissCause, Outcome
 from cachepoint.clock import FakeClock
 from cachepoint.models.catalog import Catalog
 from cachepoint.types import Ttl
+from tests.shared_directory import TwoGateways
 from tests.cachekit import captured, counts, rendered, run, scope
 
 CATALOG = Catalog.packaged()
@@ -29,9 +33,16 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def cache(clock: FakeClock) -> PrefixCache:
-    return PrefixCache(clock, budget_bytes=10**9)
+@pytest.fixture(params=["in-memory", "redis"])
+def cache(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[PrefixCache]:
+    """Every example on one gateway's in-memory index, and on two gateways sharing a Redis directory."""
+    if request.param == "in-memory":
+        yield PrefixCache(clock, budget_bytes=10**9)
+        return
+    shared = TwoGateways(clock, 10**9, request.getfixturevalue("redis_server"),
+                         request.getfixturevalue("redis_namespace"))  # fmt: skip
+    yield cast(PrefixCache, shared)
+    shared.close()
 
 
 def test_lookback_example_rows_1_to_3(cache: PrefixCache, clock: FakeClock) -> None:

@@ -17,30 +17,30 @@ def c(region: str, load: int = 0, cached: int = 0, source: bool = False) -> Cand
 
 def test_affinity_prefers_the_longest_cached_prefix() -> None:
     picked = choose_cache_affinity([c("a", 1), c("b", 2, 3000), c("c", 0, 1000)], GUARD, RNG)
-    assert picked.region_id == "b"
+    assert picked.name == "b"
 
 
 def test_affinity_falls_back_to_load_when_imbalanced() -> None:
     # max - min = 6 > 4 and 6 > 1.5 * 0: overloaded, so the least loaded wins despite the cache
-    assert choose_cache_affinity([c("a", 6, 5000), c("b", 0)], GUARD, RNG).region_id == "b"
+    assert choose_cache_affinity([c("a", 6, 5000), c("b", 0)], GUARD, RNG).name == "b"
     # 6 vs 3: absolute gap 3 is within the threshold: keep the cache
-    assert choose_cache_affinity([c("a", 6, 5000), c("b", 3)], GUARD, RNG).region_id == "a"
+    assert choose_cache_affinity([c("a", 6, 5000), c("b", 3)], GUARD, RNG).name == "a"
 
 
 def test_affinity_without_any_cache_starts_in_the_source_region() -> None:
-    assert choose_cache_affinity([c("a"), c("b", source=True), c("c")], GUARD, RNG).region_id == "b"
+    assert choose_cache_affinity([c("a"), c("b", source=True), c("c")], GUARD, RNG).name == "b"
     no_cache_source = Candidate(RegionId("s"), 0, 0, is_source=True, caches=False)
     assert (
-        choose_cache_affinity([no_cache_source, c("b")], GUARD, RNG).region_id == "b"
+        choose_cache_affinity([no_cache_source, c("b")], GUARD, RNG).name == "b"
     )  # never start where it cannot cache
-    assert choose_cache_affinity([c("a", 1), c("b", 2, source=True)], GUARD, RNG).region_id == "a"
+    assert choose_cache_affinity([c("a", 1), c("b", 2, source=True)], GUARD, RNG).name == "a"
 
 
 def test_bedrock_policy_is_cache_blind_and_spreads_idle_load() -> None:
     rng = random.Random(1)
-    picks = {choose_bedrock([c("a", 0, 9000), c("b"), c("c")], GUARD, rng).region_id for _ in range(50)}
+    picks = {choose_bedrock([c("a", 0, 9000), c("b"), c("c")], GUARD, rng).name for _ in range(50)}
     assert picks == {"a", "b", "c"}
-    assert choose_bedrock([c("a", 3, 9000), c("b", 1)], GUARD, rng).region_id == "b"
+    assert choose_bedrock([c("a", 3, 9000), c("b", 1)], GUARD, rng).name == "b"
 
 
 def test_registry_and_empty_candidates() -> None:

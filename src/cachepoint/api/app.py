@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from cachepoint.api.control import routes as control
 from cachepoint.api.common import AppServices, services_of
 from cachepoint.api.auth import AuthMiddleware
 from cachepoint.api.errors import handle_error
+from cachepoint.service.cluster import cluster_view
 from cachepoint.engine.protocol import Runner
 from cachepoint.errors import CachepointError
 
@@ -84,11 +86,20 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
+async def cluster(request: Request) -> Response:
+    """Every Region's engine replicas with health, load and cached bytes (and other gateways' views)."""
+    services = services_of(request)
+    return JSONResponse(await cluster_view(services.inference, services.settings.node_name))
+
+
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    services: AppServices = app.state.services
+    checks = asyncio.create_task(services.monitor.run()) if services.monitor and services.monitor.nodes() else None
     yield
-    services: AppServices = app.state.services  # shutting down: flush logs, stop workers and engine threads
-    services.telemetry.close()
+    if checks is not None:
+        checks.cancel()
+    services.telemetry.close()  # shutting down: flush logs, stop workers and engine threads
     services.inference.close()
 
 
@@ -114,6 +125,7 @@ def create_app(services: AppServices) -> Starlette:
         Route("/dashboard/data", dashboard_data, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/cachepoint/cache", cache_stats, methods=["GET"]),
+        Route("/cachepoint/cluster", cluster, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,

@@ -12,6 +12,7 @@ from cachepoint.api.auth import identity_of
 from cachepoint.api.errors import request_id_of
 from cachepoint.auth.authenticator import Authenticator
 from cachepoint.clock import Clock
+from cachepoint.cluster.health import HealthMonitor
 from cachepoint.service import InferenceService, InvocationRequest, Operation
 from cachepoint.service.calls import Decoder, LogOutput
 from cachepoint.service.control import ControlService
@@ -31,6 +32,7 @@ class AppServices:
     telemetry: Telemetry
     authenticator: Authenticator
     notes: tuple[str, ...] = ()  # start-up facts for the banner (cache tiers, what a restart recovered)
+    monitor: HealthMonitor | None = None  # health checks of `cachepoint node` replicas (run while serving)
 
 
 def services_of(request: Request) -> AppServices:

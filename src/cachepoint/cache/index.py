@@ -41,6 +41,8 @@ class RemovalReason(StrEnum):
     QUOTA = "quota"  # the owner held more than its share of the budget
     UNREADABLE = "unreadable"  # the snapshot's bytes were missing, truncated or failed their checksum
     TOKEN_MISMATCH = "token-mismatch"  # the stored tokens differ from the request's under an equal key
+    REPLICA_LOST = "replica-lost"  # the replica holding the bytes died or no longer has them
+    DIRECTORY_DOWN = "directory-down"  # not a removal: the shared directory could not be asked
 
 
 @dataclass
@@ -91,7 +93,7 @@ class PrefixIndex:
         self._pins: Counter[BlockHash] = Counter()
         self._owners: dict[AccountId, OwnerTotals] = {}  # only owners holding at least one blob
         self._next_blob_id = 1
-        self._removed: list[BlockHash] = []
+        self._removed: list[tuple[BlockHash, BlobId]] = []
         self.num_bytes = 0
         self.stats = IndexStats()
 
@@ -259,8 +261,12 @@ class PrefixIndex:
             freed += self._remove(key, reason)
         return freed
 
-    def drain_removed(self) -> list[BlockHash]:
-        """Keys removed (for any reason, replacements excepted) since the last call."""
+    def remove_entry(self, key: BlockHash, reason: RemovalReason) -> list[BlobId]:
+        """Drop one entry, pinned or not (it went elsewhere: the shared directory no longer has it)."""
+        return self._remove(key, reason) if key in self._entries else []
+
+    def drain_removed(self) -> list[tuple[BlockHash, BlobId]]:
+        """(key, blob) of entries removed (for any reason, replacements excepted) since the last call."""
         removed, self._removed = self._removed, []
         return removed
 
@@ -307,7 +313,7 @@ class PrefixIndex:
         if reason is RemovalReason.QUOTA:
             self.stats.quota_removals_by_owner[self._entries[key].owner] += 1
         self._tombstone(key, reason)
-        self._removed.append(key)
+        self._removed.append((key, self._entries[key].blob_id))
         return self._drop(key)
 
     def _tombstone(self, key: BlockHash, reason: RemovalReason) -> None:

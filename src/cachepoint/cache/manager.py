@@ -7,8 +7,13 @@ disk read that would be slower than recomputing (`costs.py`) is skipped: Bedrock
 read, and the report says `recomputed`. Every change to entries goes to the disk tier's manifest, so a
 restart (`recover`) finds the entries that were live, with their deadlines.
 
-Runs on the event loop thread only (plan/commit/release are quick and never wait on the engine), so
-it needs no lock. "now" is read once per operation from the injected clock.
+Runs on one thread only, so it needs no lock: the event loop's (plan/commit/release are quick and never
+wait on the engine), or, with a shared directory (`mirror.py`, whose calls are network round trips), the
+cache's own thread (`blocking`). "now" is read once per operation from the injected clock.
+
+Replicas: a snapshot held by another process (a `cachepoint node`) is a marker naming its holder; a hit on
+it is restored only on that replica (`CacheScope.runs_on`); on any other it is recomputed, billed as the
+read Bedrock's Region cache would give, and reported `recomputed`.
 
 Per-account shares of the budget (`max_account_share`), so one account's writes cannot evict another's
 live entries (a noisy neighbour costs both money and latency). Design decisions:
@@ -38,6 +43,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 from cachepoint.cache.costs import RestoreCosts
+from cachepoint.cache.directory import BlobRef, DirectoryDown, SharedEntry
+from cachepoint.cache.mirror import DirectoryMirror, Locations, ScopeView
 from cachepoint.cache.disk import DiskTier, EntryRecord, Recovery, SnapshotRecord
 from cachepoint.cache.snapfile import Unreadable
 from cachepoint.cache.index import BlobId, Entry, PrefixIndex, RemovalReason
@@ -46,12 +53,13 @@ from cachepoint.cache.plan import (
     CachePlan,
     CacheScope,
     CacheStats,
+    Match,
     MissCause,
     Outcome,
     SnapshotUnavailable,
     Tier,
 )
-from cachepoint.cache.planner import Decision, Hit, decide, disabled_reports, longest_hit
+from cachepoint.cache.planner import Decision, EntryView, Hit, decide, disabled_reports, longest_hit
 from cachepoint.cache.store import TieredStore
 from cachepoint.clock import Clock
 from cachepoint.engine.protocol import Prefilled, Snapshot
@@ -64,6 +72,7 @@ log = logging.getLogger(__name__)
 _REASONS = {
     MissCause.SNAPSHOT_UNREADABLE: RemovalReason.UNREADABLE,
     MissCause.TOKEN_MISMATCH: RemovalReason.TOKEN_MISMATCH,
+    MissCause.REPLICA_LOST: RemovalReason.REPLICA_LOST,
 }
 
 
@@ -85,6 +94,7 @@ class PrefixCache:
         budget_bytes: int,
         store: TieredStore | None = None,
         max_account_share: float = 0.5,
+        mirror: DirectoryMirror | None = None,
     ) -> None:
         if not 0.0 < max_account_share <= 1.0:
             raise ValueError(f"max_account_share must be in (0, 1], not {max_account_share}")
@@ -95,6 +105,13 @@ class PrefixCache:
         self.store = store if store is not None else TieredStore(budget_bytes)
         self.costs = RestoreCosts()
         self.recovery: Recovery | None = None
+        self.mirror = mirror
+        self.locations = mirror.locations if mirror is not None else Locations()
+
+    @property
+    def blocking(self) -> bool:
+        """Whether calls wait on the network (a shared directory): run them off the event loop, on one thread."""
+        return self.mirror is not None
 
     @property
     def disk(self) -> DiskTier | None:
@@ -121,9 +138,10 @@ class PrefixCache:
         self._drop_lost()
         seed = scope_seed(scope.account_id, scope.region, scope.model_id, scope.fingerprint)
         keys = chain_keys(seed, rendered.tokens, [b.end_tokens for b in rendered.boundaries])
+        view = self._pull(seed, keys, now)
         while True:  # each pass drops one unusable snapshot, so this ends
-            decision = decide(rendered.boundaries, keys, rules, self.index, seed, now)
-            tier = self._tier(decision.hit, rendered.tokens, scope.fingerprint)
+            decision = decide(rendered.boundaries, keys, rules, view, seed, now)
+            tier = self._tier(decision.hit, rendered.tokens, scope)
             if tier is not None:
                 break
         handle = _Handle(seed, keys, decision, scope.region, scope.account_id, scope.fingerprint, rendered.tokens)
@@ -131,29 +149,53 @@ class PrefixCache:
         self._journal_removals()
         return plan
 
-    def _tier(self, hit: Hit | None, tokens: tuple[int, ...], engine: str) -> Tier | None:
+    def _tier(self, hit: Hit | None, tokens: tuple[int, ...], scope: CacheScope) -> Tier | None:
         """Where the hit's bytes come from; None after dropping a snapshot that cannot serve it."""
         if hit is None:
             return Tier.RAM
         held = self.store.get(hit.blob_id)
         if held is not None:
-            if _same_tokens(held.tokens, tokens, hit.num_tokens):
-                return Tier.RAM
+            if held.snapshot.holder != scope.runs_on:
+                return Tier.RECOMPUTED  # another replica holds the bytes
+            if held.snapshot.holder or _same_tokens(held.tokens, tokens, hit.num_tokens):
+                return Tier.RAM  # a holder elsewhere compares the tokens itself before restoring
             self._remove_blob(hit.blob_id, RemovalReason.TOKEN_MISMATCH)
             return None
         if not self.store.on_disk(hit.blob_id):  # lost its bytes (a skipped disk write) before this hit
             self._remove_blob(hit.blob_id, RemovalReason.UNREADABLE)
             return None
         blob = self.index.blob(hit.blob_id)
-        return Tier.DISK if self.costs.disk_pays(engine, blob.num_bytes, hit.num_tokens) else Tier.RECOMPUTED
+        pays = not scope.runs_on and self.costs.disk_pays(scope.fingerprint, blob.num_bytes, hit.num_tokens)
+        return Tier.DISK if pays else Tier.RECOMPUTED
 
-    def match_tokens(self, scope: CacheScope, rendered: RenderedPrompt, rules: CachingRules | None) -> int:
+    def match(self, scope: CacheScope, rendered: RenderedPrompt, rules: CachingRules | None) -> Match:
+        """Query only (routing asks it per Region): what the request would read here now, and who holds it."""
         if rules is None or not scope.caching_enabled or not any(b.checkpoint for b in rendered.boundaries):
-            return 0
+            return Match()
+        now = self.clock.now_s()
         seed = scope_seed(scope.account_id, scope.region, scope.model_id, scope.fingerprint)
         keys = chain_keys(seed, rendered.tokens, [b.end_tokens for b in rendered.boundaries])
-        hit = longest_hit(rendered.boundaries, keys, rules, self.index, self.clock.now_s())
-        return hit.num_tokens if hit else 0
+        hit = longest_hit(rendered.boundaries, keys, rules, self._pull(seed, keys, now), now)
+        if hit is None:
+            return Match()
+        held = self.store.get(hit.blob_id)
+        self._journal_removals()
+        return Match(hit.num_tokens, held.snapshot.holder if held is not None else "")
+
+    def _pull(self, seed: BlockHash, keys: tuple[BlockHash, ...], now: float) -> EntryView:
+        """The planner's view: the local index, first brought in step with the shared directory if any."""
+        if self.mirror is None:
+            return self.index
+        directory = self.mirror.directory
+        found = self.mirror.call(lambda: directory.lookup(keys))
+        scope_live = self.mirror.call(lambda: directory.scope_live(seed, now)) if found is not None else None
+        if found is None or scope_live is None:
+            return DirectoryDown()
+        freed, lost = self.mirror.reconcile(self.index, self.store, keys, found, now)
+        self._free(freed)
+        if lost:
+            self.mirror.call(lambda: directory.remove([(k, ref, RemovalReason.REPLICA_LOST) for k, ref in lost]))
+        return ScopeView(self.index, scope_live)
 
     def _plan_from(self, decision: Decision, handle: _Handle, now: float, tier: Tier) -> CachePlan:
         restore, restore_tokens, fetch = None, 0, None
@@ -187,8 +229,12 @@ class PrefixCache:
             if self.index.live(key, now) is not None:
                 self.index.touch(key, now)
                 touched.append(key)
+        deadlines = [(key, entry.expires_at_s) for key in touched if (entry := self.index.entry(key))]
         if self.disk is not None:
-            self.disk.touch([(key, entry.expires_at_s) for key in touched if (entry := self.index.entry(key))])
+            self.disk.touch(deadlines)
+        if self.mirror is not None and deadlines:
+            directory = self.mirror.directory
+            self.mirror.call(lambda: directory.refresh(deadlines, now))
 
     # -- the disk tier's part -----------------------------------------------------------------------
     def fetch(self, plan: CachePlan) -> CachePlan:
@@ -208,11 +254,26 @@ class PrefixCache:
         return replace(plan, restore=held.snapshot, fetch_blob=None)
 
     def discard(self, plan: CachePlan, error: SnapshotUnavailable) -> None:
-        """The hit's snapshot could not serve it: drop its entries, so planning again misses with the cause."""
+        """The hit's snapshot could not serve it (unreadable on disk, or its replica lost it): drop its
+        entries, so planning again misses with the cause."""
         log.warning("prompt cache: %s; the request is planned again", error)
-        if plan.fetch_blob is not None:
-            self._remove_blob(BlobId(plan.fetch_blob), _REASONS.get(error.cause, RemovalReason.UNREADABLE))
+        handle = plan.handle
+        hit = handle.decision.hit if isinstance(handle, _Handle) else None
+        blob = BlobId(plan.fetch_blob) if plan.fetch_blob is not None else hit.blob_id if hit else None
+        if blob is not None and self.index.has_blob(blob):
+            self._remove_blob(blob, _REASONS.get(error.cause, RemovalReason.UNREADABLE))
             self._journal_removals()
+
+    def drop_holder(self, holder: str) -> None:
+        """A replica died: every entry whose bytes it held goes (`replica-lost`), here and in the directory."""
+        for blob in self.locations.held_by(holder):
+            if self.index.has_blob(blob):
+                self._remove_blob(blob, RemovalReason.REPLICA_LOST)
+        self._journal_removals()
+        if self.mirror is None:
+            return
+        directory = self.mirror.directory
+        self.mirror.call(lambda: directory.drop_holder(holder, RemovalReason.REPLICA_LOST))
 
     def recover(self, fingerprints: Collection[str]) -> Recovery | None:
         """Rebuild the index from the disk tier's manifest, then start its writer. Before serving."""
@@ -250,7 +311,10 @@ class PrefixCache:
         blob_id = self.index.new_blob(snapshot.num_tokens, snapshot.num_bytes, handle.account, handle.region)
         record = SnapshotRecord(blob_id, snapshot.num_tokens, snapshot.num_bytes, snapshot.nominal_bytes is not None,
                                 handle.fingerprint, handle.account, handle.region)  # fmt: skip
-        self.store.put(record, snapshot, array("i", handle.tokens[: snapshot.num_tokens]))
+        if snapshot.holder:
+            self.locations.register(blob_id, BlobRef(snapshot.holder, snapshot.ref))
+        tokens = array("i", handle.tokens[: snapshot.num_tokens])
+        self.store.put(record, snapshot, tokens, persist=not snapshot.holder)
         freed: list[BlobId] = []
         changed = [w.key for w in handle.decision.writes]
         for write in handle.decision.writes:
@@ -258,6 +322,7 @@ class PrefixCache:
         rehomed, moved = self._rehome_chain(handle, blob_id, snapshot.num_tokens, now)
         freed += rehomed
         self._journal_entries(changed + moved)  # before the freed snapshots' rows go
+        self._publish(changed + moved, now)
         freed += self.index.trim_owner(handle.account, self.share_bytes)
         freed += self.index.evict_to(self.budget_bytes, self.share_bytes)
         self._journal_removals()
@@ -363,6 +428,20 @@ class PrefixCache:
             if self.index.has_blob(blob_id):
                 self._remove_blob(blob_id, RemovalReason.CAPACITY)
 
+    def _publish(self, keys: list[BlockHash], now: float) -> None:
+        if self.mirror is None:
+            return
+        shared = []
+        for key in dict.fromkeys(keys):
+            entry = self.index.entry(key)
+            if entry is not None:
+                blob = self.index.blob(entry.blob_id)
+                shared.append(SharedEntry(key, entry.scope, entry.num_tokens, entry.ttl, entry.expires_at_s,
+                                          entry.owner, entry.label, self.locations.ref_of(entry.blob_id),
+                                          blob.num_tokens, blob.num_bytes))  # fmt: skip
+        directory = self.mirror.directory
+        self.mirror.call(lambda: directory.publish(shared, now))
+
     def _journal_entries(self, keys: list[BlockHash]) -> None:
         if self.disk is None:
             return
@@ -371,12 +450,19 @@ class PrefixCache:
 
     def _journal_removals(self) -> None:
         removed = self.index.drain_removed()
-        if self.disk is not None:
-            self.disk.remove(removed)
+        if self.disk is not None and removed:
+            self.disk.remove([key for key, _ in removed])
+        if self.mirror is not None and removed:
+            mirror, directory = self.mirror, self.mirror.directory
+            reasons = [(key, self.locations.ref_of(blob), self.index.removal_reason(key) or RemovalReason.CAPACITY)
+                       for key, blob in removed]  # fmt: skip
+            mirror.call(lambda: directory.remove(reasons))
+        self.locations.settle()
 
     def _free(self, blob_ids: list[BlobId]) -> None:
         for blob_id in blob_ids:
             self.store.delete(blob_id)
+        self.locations.freed(blob_ids)
 
 
 def _record(entry: Entry) -> EntryRecord:

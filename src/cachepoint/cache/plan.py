@@ -44,6 +44,8 @@ class MissCause(StrEnum):
     PREFIX_CHANGED = "prefix-changed"  # other prefixes are cached: something before this point differs
     SNAPSHOT_UNREADABLE = "snapshot-unreadable"  # its snapshot was missing, truncated or corrupt
     TOKEN_MISMATCH = "token-mismatch"  # its snapshot's stored tokens differ from the request's
+    REPLICA_LOST = "replica-lost"  # the engine replica holding its snapshot died or lost it
+    DIRECTORY_DOWN = "directory-down"  # the shared cache directory was unreachable: planned cold
 
 
 class Tier(StrEnum):
@@ -88,6 +90,7 @@ class CacheScope:
     model_id: str
     caching_enabled: bool = True
     fingerprint: str = ""  # the engine's (model file, template, KV format): part of every key
+    runs_on: str = ""  # the replica the call will run on ("" = this process): which snapshots it can restore
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,14 @@ class CachePlan:
     @property
     def tier(self) -> Tier | None:
         return next((r.tier for r in self.reports if r.tier is not None), None)
+
+
+@dataclass(frozen=True)
+class Match:
+    """What a request would read in a scope now, and which replica holds it ("" = this process)."""
+
+    num_tokens: int = 0
+    holder: str = ""
 
 
 @dataclass(frozen=True)
@@ -131,8 +142,17 @@ class PromptCache(Protocol):
 
     def release(self, plan: CachePlan) -> None: ...
 
-    def match_tokens(self, scope: CacheScope, rendered: RenderedPrompt, rules: CachingRules | None) -> int:
-        """Query only: how many prompt tokens a request would read in this scope now (routing asks this)."""
+    def match(self, scope: CacheScope, rendered: RenderedPrompt, rules: CachingRules | None) -> Match:
+        """Query only: what a request would read in this scope now, and where (routing asks this)."""
+        ...
+
+    def drop_holder(self, holder: str) -> None:
+        """A replica died: the entries whose bytes it held go, explained `replica-lost`."""
+        ...
+
+    @property
+    def blocking(self) -> bool:
+        """Calls wait on the network: the service runs them on one thread of their own."""
         ...
 
     def stats(self) -> CacheStats: ...
@@ -161,8 +181,15 @@ class NullCache:
     def release(self, plan: CachePlan) -> None:
         pass
 
-    def match_tokens(self, scope: CacheScope, rendered: RenderedPrompt, rules: CachingRules | None) -> int:
-        return 0
+    def match(self, scope: CacheScope, rendered: RenderedPrompt, rules: CachingRules | None) -> Match:
+        return Match()
+
+    def drop_holder(self, holder: str) -> None:
+        pass
+
+    @property
+    def blocking(self) -> bool:
+        return False
 
     def stats(self) -> CacheStats:
         return CacheStats()

@@ -13,14 +13,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from cachepoint.cache.index import BlobId, PrefixIndex, RemovalReason
+from cachepoint.cache.index import BlobId, Entry, RemovalReason
 from cachepoint.cache.keys import BlockHash
 from cachepoint.cache.plan import CheckpointReport, MissCause, Outcome
 from cachepoint.models.spec import CachingRules
 from cachepoint.prompt.checkpoints import effective_ttl
 from cachepoint.prompt.render import Boundary
 from cachepoint.types import Ttl
+
+
+class EntryView(Protocol):
+    """What the planner reads: the in-memory index, or a view that knows nothing (the directory is down)."""
+
+    def live(self, key: BlockHash, now_s: float) -> Entry | None: ...
+
+    def removal_reason(self, key: BlockHash) -> RemovalReason | None: ...
+
+    def scope_has_entries(self, scope: BlockHash) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -56,7 +67,7 @@ def decide(
     boundaries: Sequence[Boundary],
     keys: Sequence[BlockHash],
     rules: CachingRules,
-    index: PrefixIndex,
+    index: EntryView,
     scope: BlockHash,
     now_s: float,
 ) -> Decision:
@@ -75,7 +86,7 @@ def decide(
 
 
 def longest_hit(
-    boundaries: Sequence[Boundary], keys: Sequence[BlockHash], rules: CachingRules, index: PrefixIndex, now_s: float
+    boundaries: Sequence[Boundary], keys: Sequence[BlockHash], rules: CachingRules, index: EntryView, now_s: float
 ) -> Hit | None:
     """The live entry this request would read (A), searched in each effective checkpoint's window."""
     effective = [b for b in boundaries if b.checkpoint is not None and _is_effective(b, rules)]
@@ -96,7 +107,7 @@ def _is_effective(boundary: Boundary, rules: CachingRules) -> bool:
 
 
 def _find_hit(
-    effective: list[Boundary], keys: Sequence[BlockHash], lookback: int, index: PrefixIndex, now_s: float
+    effective: list[Boundary], keys: Sequence[BlockHash], lookback: int, index: EntryView, now_s: float
 ) -> Hit | None:
     best: Hit | None = None
     for checkpoint in effective:
@@ -123,7 +134,7 @@ def _report(
     rules: CachingRules,
     hit: Hit | None,
     keys: Sequence[BlockHash],
-    index: PrefixIndex,
+    index: EntryView,
     scope: BlockHash,
 ) -> CheckpointReport:
     ttl = boundary.checkpoint.ttl.value  # type: ignore[union-attr]
@@ -146,10 +157,12 @@ _CAUSES = {
     RemovalReason.QUOTA: MissCause.EVICTED,
     RemovalReason.UNREADABLE: MissCause.SNAPSHOT_UNREADABLE,
     RemovalReason.TOKEN_MISMATCH: MissCause.TOKEN_MISMATCH,
+    RemovalReason.REPLICA_LOST: MissCause.REPLICA_LOST,
+    RemovalReason.DIRECTORY_DOWN: MissCause.DIRECTORY_DOWN,
 }
 
 
-def _miss_cause(key: BlockHash, index: PrefixIndex, scope: BlockHash) -> MissCause:
+def _miss_cause(key: BlockHash, index: EntryView, scope: BlockHash) -> MissCause:
     reason = index.removal_reason(key)
     if reason is not None:
         return _CAUSES[reason]

@@ -49,13 +49,14 @@ class TieredStore:
         self._lost: list[BlobId] = []
         self._lock = threading.Lock()
 
-    def put(self, record: SnapshotRecord, snapshot: Snapshot, tokens: array[int]) -> None:
+    def put(self, record: SnapshotRecord, snapshot: Snapshot, tokens: array[int], *, persist: bool = True) -> None:
+        """`persist=False`: a marker of bytes another replica holds; it means nothing after a restart."""
         blob_id = record.blob_id
         with self._lock:
             self._records[blob_id] = record
             self._held[blob_id] = Held(snapshot, tokens)
             self.ram.add(blob_id, _ram_bytes(snapshot))
-            if self.disk is not None and self.disk.write(record, tokens, snapshot.data):
+            if persist and self.disk is not None and self.disk.write(record, tokens, snapshot.data):
                 self._pending.add(blob_id)
             self._settle()
 

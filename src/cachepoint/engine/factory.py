@@ -60,7 +60,7 @@ def build_backend(settings: EngineSettings, factory: EngineFactory, log_dir: Pat
 
 def build_engine(settings: EngineSettings) -> Engine:
     if settings.kind == "fake":
-        return FakeEngine(context_tokens=settings.context_tokens)
+        return FakeEngine(context_tokens=settings.context_tokens, prefill_s_per_token=settings.fake_prefill_s_per_token)
     from cachepoint.engine.llamacpp import LlamaCppEngine  # imported lazily: loads the native library
 
     return LlamaCppEngine(

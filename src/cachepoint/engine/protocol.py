@@ -25,11 +25,15 @@ from cachepoint.types import SamplingParams
 class Snapshot:
     """`data` is any contiguous byte buffer (bytes, or a memoryview over engine-owned memory, which
     saves a copy of tens of MB per snapshot). An engine that keeps the KV itself (vLLM) hands out empty
-    markers with `nominal_bytes`, the KV they stand for, so the cache budget means the same on every engine."""
+    markers with `nominal_bytes`, the KV they stand for, so the cache budget means the same on every engine.
+    A snapshot kept by another process (a `cachepoint node`) is a marker too: `holder` names that replica and
+    `ref` the snapshot there; only that replica can restore it. An empty `holder` is this process."""
 
     data: bytes | memoryview = field(repr=False)
     num_tokens: int
     nominal_bytes: int | None = None
+    holder: str = ""
+    ref: str = ""
 
     @property
     def num_bytes(self) -> int:
@@ -86,6 +90,15 @@ class Finished:
 
 
 EngineEvent = Prefilled | int | Finished
+
+
+class ReplicaUnavailable(Exception):
+    """A remote replica could not take the job (unreachable, refused, died) before its first event: the
+    caller may route the job elsewhere, since nothing of it was seen yet."""
+
+    def __init__(self, replica: str, detail: str) -> None:
+        super().__init__(f"replica {replica}: {detail}")
+        self.replica = replica
 
 
 class TokenSource(Protocol):

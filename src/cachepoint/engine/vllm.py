@@ -38,8 +38,9 @@ FAILED = "The model failed to process the request."
 class VllmBackend:
     """One vLLM server (managed here, or someone else's at `url`) for every Region of one engine name."""
 
-    def __init__(self, settings: EngineSettings, log_path: Path) -> None:
+    def __init__(self, settings: EngineSettings, log_path: Path, holder: str = "") -> None:
         self.settings = settings
+        self.holder = holder  # a `vllm://` replica's name: its markers say only it holds their KV
         self.process = ManagedVllm(settings, log_path) if settings.managed else None
         self.url = self.process.url if self.process else str(settings.url).rstrip("/")
         self.model = SERVED_NAME if self.process else settings.served_model
@@ -132,7 +133,8 @@ class VllmRunner:
 
     def _prefilled(self, job: GenerateJob, started: float) -> Prefilled:
         size = self.engine.kv_bytes_per_token  # vLLM holds the KV; the markers only stand for its size
-        markers = tuple(Snapshot(b"", t, nominal_bytes=t * size) for t in job.capture_at)
+        holder = self.backend.holder
+        markers = tuple(Snapshot(b"", t, nominal_bytes=t * size, holder=holder, ref=str(t)) for t in job.capture_at)
         self.last_prefill = Prefilled(markers, len(job.tokens), time.perf_counter() - started)
         return self.last_prefill
 

@@ -10,6 +10,10 @@
   be read again.
 - `oracle`: the longest cached prefix whatever the load; a reference for benchmarks, not for production.
 Down Regions are never candidates.
+
+Within the chosen Region, `choose_replica` applies the cache-affinity rule to its live replicas whatever the
+Region policy: the replica holding the longest live prefix, unless the load guard says it is overloaded, else
+the least loaded (llm-d's and the SGLang router's rule).
 """
 
 from __future__ import annotations
@@ -19,12 +23,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cachepoint.errors import ServiceUnavailableError
-from cachepoint.types import RegionId
 
 
 @dataclass(frozen=True)
 class Candidate:
-    region_id: RegionId
+    name: str  # a Region's ID, or a replica's name within a Region
     load: int  # jobs queued or running
     cached_tokens: int  # longest live prefix of this request cached there (0 when caching is off there)
     is_source: bool = False
@@ -69,6 +72,12 @@ def policy_named(name: str) -> Policy:
         return POLICIES[name]
     except KeyError:
         raise ValueError(f"unknown routing policy {name!r}; known: {sorted(POLICIES)}") from None
+
+
+def choose_replica(candidates: Sequence[Candidate], guard: LoadGuard, rng: random.Random) -> Candidate:
+    if not candidates:
+        raise ServiceUnavailableError("No engine replica of this Region is available. Try again later.")
+    return choose_cache_affinity(candidates, guard, rng)
 
 
 def choose(policy: Policy, candidates: Sequence[Candidate], guard: LoadGuard, rng: random.Random) -> Candidate:

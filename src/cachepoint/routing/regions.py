@@ -1,11 +1,14 @@
 """Regions and system-profile geographies as data (`data/regions.toml` merged with the user's config).
 
 A Region can be `down` (never chosen) or have prompt caching disabled for some models, which
-reproduces the published log of a destination Region that never cached.
+reproduces the published log of a destination Region that never cached. Its `replicas` are the engines that
+serve it: "embedded" (this process's engine, the default), "node://HOST:PORT" (a `cachepoint node`),
+"vllm://HOST:PORT" (a vLLM server).
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +21,9 @@ from cachepoint.models.ids import INVALID_IDENTIFIER
 from cachepoint.types import RegionId
 
 ALL = "*"
+EMBEDDED = "embedded"
+_REMOTE = re.compile(r"(node|vllm)://[A-Za-z0-9.\-\[\]:]+:\d{1,5}")
+MAX_REPLICAS = 64
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,7 @@ class Region:
     region_id: RegionId
     down: bool = False
     caching_disabled: frozenset[str] = frozenset()  # model IDs, or "*" for every model
+    replicas: tuple[str, ...] = (EMBEDDED,)
 
     def caches(self, model_id: str) -> bool:
         return not ({model_id, ALL} & self.caching_disabled)
@@ -76,4 +83,18 @@ def _region(region_id: str, row: Mapping[str, Any]) -> Region:
         RegionId(region_id),
         bool(row.get("down", False)),
         frozenset([disabled] if isinstance(disabled, str) else disabled),
+        _replicas(region_id, row.get("replicas", [EMBEDDED])),
     )
+
+
+def _replicas(region_id: str, value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_REPLICAS:
+        raise ValueError(f"[regions.{region_id}] replicas must be a list of 1 to {MAX_REPLICAS} replicas")
+    for name in value:
+        if not isinstance(name, str) or not (name == EMBEDDED or _REMOTE.fullmatch(name)):
+            raise ValueError(
+                f'[regions.{region_id}] replicas: {name!r} is not "embedded", "node://HOST:PORT" or "vllm://HOST:PORT"'
+            )
+    if len(set(value)) != len(value):
+        raise ValueError(f"[regions.{region_id}] replicas are listed twice")
+    return tuple(value)

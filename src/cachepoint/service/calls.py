@@ -144,6 +144,7 @@ class Result:
     inference_region: RegionId
     spec: ModelSpec
     prefill: Prefilled | None = None
+    replica: str = ""
 
     @property
     def physical(self) -> str | None:
@@ -172,6 +173,7 @@ class Started:
     prompt_usage: Usage
     plan: CachePlan
     inference_region: RegionId
+    replica: str = ""  # the engine replica serving the call ("embedded", "node://…", "vllm://…")
 
 
 @dataclass(frozen=True)

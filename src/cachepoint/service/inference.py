@@ -12,27 +12,43 @@ the expensive steps.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import random
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from cachepoint.accounting.usage import Usage
 from cachepoint.cache.plan import CachePlan, CacheScope, PromptCache, SnapshotUnavailable
 from cachepoint.clock import Clock
-from cachepoint.engine.protocol import Finished, FinishReason, GenerateJob, Prefilled
+from cachepoint.engine.protocol import (
+    EngineEvent,
+    Finished,
+    FinishReason,
+    GenerateJob,
+    Prefilled,
+    ReplicaUnavailable,
+)
 from cachepoint.engine.textstream import TextStream
-from cachepoint.errors import CachepointError, InputTooLongError, InternalError, ValidationError
+from cachepoint.errors import (
+    CachepointError,
+    InputTooLongError,
+    InternalError,
+    ServiceUnavailableError,
+    ValidationError,
+)
 from cachepoint.models.catalog import Catalog
 from cachepoint.models.spec import ModelSpec
 from cachepoint.prompt.checkpoints import validate_checkpoints
 from cachepoint.prompt.render import render
-from cachepoint.routing.policy import Candidate, LoadGuard, Policy, choose
+from cachepoint.routing.policy import Candidate, LoadGuard, Policy, choose, choose_replica
 from cachepoint.routing.pool import EnginePool
 from cachepoint.routing.profiles import ProfileStore
 from cachepoint.routing.regions import Region, RegionMap
+from cachepoint.routing.replicas import Replica
 from cachepoint.service.calls import (
     Completed,
     Decoded,
@@ -44,12 +60,16 @@ from cachepoint.service.calls import (
     Target,
     TextDelta,
 )
+from cachepoint.service.cachecalls import CacheCalls
 from cachepoint.service.ledger import Ledger
 from cachepoint.service.offload import Offload
 from cachepoint.service.targets import TargetResolver
 from cachepoint.types import Prompt, RegionId, SamplingParams, StopReason
 
 DEFAULT_MAX_TOKENS = 4096
+T = TypeVar("T")
+MAX_ATTEMPTS = 4  # replicas tried (or plans made again after a lost snapshot) before giving up
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -97,6 +117,7 @@ class InferenceService:
         self.ledger = ledger
         self.clock = clock
         self.offload = offload or Offload()
+        self._cache = CacheCalls(cache)
 
     async def open(self, request: InvocationRequest) -> PreparedCall:
         """Decode, resolve and render one call; a failure here is recorded and raised."""
@@ -151,6 +172,7 @@ class InferenceService:
         self.offload.close()
         for pool in self.pools.values():
             pool.close()
+        self._cache.close()
         self.cache.close()
 
     # -- preparing --------------------------------------------------------------------------------
@@ -187,34 +209,74 @@ class InferenceService:
 
     # -- running ----------------------------------------------------------------------------------
     async def _events(self, call: PreparedCall) -> AsyncGenerator[ServiceEvent, None]:
-        region = self._route(call)
-        plan = await self._plan(call, region)
-        try:
-            yield Started(_usage(call, plan, num_output=0), plan, region.region_id)
-            async with aclosing(self._generate(call, plan, region.region_id)) as events:
-                async for event in events:
-                    yield event
-        finally:
-            self.cache.release(plan)
+        """Route, plan, start the engine. A remote replica's first event is awaited before the call starts: one
+        that fails before it, or no longer holds the snapshot the plan restores, costs a new plan on the replicas
+        left (its entries go, `replica-lost`), and the client sees none of it."""
+        region = await self._route(call)
+        tried: set[str] = set()
+        for _ in range(MAX_ATTEMPTS):
+            replica = await self._replica(call, region, tried)
+            plan = await self._plan(call, region, replica)
+            events = replica.runner.stream(self._job(call, plan, region))
+            try:
+                first = await anext(events) if replica.remote else None
+            except (ReplicaUnavailable, SnapshotUnavailable) as error:
+                await events.aclose()
+                await self._cache.run(self.cache.release, plan)
+                await self._failed_replica(replica, plan, error)
+                if isinstance(error, ReplicaUnavailable):
+                    tried.add(replica.name)
+                continue
+            except BaseException:
+                await events.aclose()
+                await self._cache.run(self.cache.release, plan)
+                raise
+            try:
+                yield Started(_usage(call, plan, num_output=0), plan, region.region_id, replica.name)
+                async with aclosing(self._generate(call, plan, region.region_id, replica, first, events)) as out:
+                    async for event in out:
+                        yield event
+            finally:
+                await self._cache.run(self.cache.release, plan)
+            return
+        raise ServiceUnavailableError("No engine replica could take the request. Try again later.")
 
-    async def _plan(self, call: PreparedCall, region: Region) -> CachePlan:
+    async def _failed_replica(self, replica: Replica, plan: CachePlan, error: Exception) -> None:
+        if isinstance(error, SnapshotUnavailable):
+            await self._cache.run(self.cache.discard, plan, error)
+            return
+        log.warning("engine replica %s failed (%s): marked down, its cache entries dropped", replica.name, error)
+        await self.replica_down(replica, str(error))
+
+    async def on_cache_thread(self, fn: Callable[..., T], *args: object) -> T:
+        """Run `fn` where the cache's calls run (its own thread with a shared directory, else in place)."""
+        return await self._cache.run(fn, *args)
+
+    async def replica_down(self, replica: Replica, reason: str) -> None:
+        """A replica is gone (a failed call or its health checks): no call goes to it, and the entries whose
+        bytes it held are dropped, so the misses that follow say `replica-lost`."""
+        replica.up, replica.down_reason = False, reason
+        if replica.holder:
+            await self._cache.run(self.cache.drop_holder, replica.holder)
+
+    async def _plan(self, call: PreparedCall, region: Region, replica: Replica) -> CachePlan:
         """The cache plan, with a disk hit's snapshot read (and verified) in a thread; a snapshot that cannot
         serve its hit is dropped and the call planned again, so its checkpoints miss and say why."""
-        scope = self._scope(call, region)
-        plan = self.cache.plan(scope, call.rendered, call.spec.caching)
+        scope = self._scope(call, region, replica)
+        plan = await self._cache.plan(self.cache.plan, scope, call.rendered, call.spec.caching)
         while plan.fetch_blob is not None:
             try:
                 return await self.offload.run(self.cache.fetch, plan)
             except SnapshotUnavailable as error:
-                self.cache.discard(plan, error)
-                self.cache.release(plan)
-                plan = self.cache.plan(scope, call.rendered, call.spec.caching)
+                await self._cache.run(self.cache.discard, plan, error)
+                await self._cache.run(self.cache.release, plan)
+                plan = await self._cache.plan(self.cache.plan, scope, call.rendered, call.spec.caching)
             except BaseException:
-                self.cache.release(plan)
+                await self._cache.run(self.cache.release, plan)
                 raise
         return plan
 
-    def _route(self, call: PreparedCall) -> Region:
+    async def _route(self, call: PreparedCall) -> Region:
         """Choose the destination Region; a direct call has one candidate, its own Region."""
         up = [r for r in call.target.destinations if not r.down]
         if not up:
@@ -222,50 +284,66 @@ class InferenceService:
         if len(up) == 1:  # nothing to rank: skip hashing the prompt once more for a cache lookup
             return up[0]
         pool = self.pools[call.spec.engine]
-        candidates = [
-            Candidate(
-                r.region_id,
-                pool.load(r.region_id),
-                self.cache.match_tokens(self._scope(call, r), call.rendered, call.spec.caching),
-                is_source=r.region_id == call.ctx.region,
-                caches=r.caches(call.spec.model_id),
-            )
-            for r in up
-        ]
+        candidates = []
+        for r in up:
+            match = await self._cache.run(self.cache.match, self._scope(call, r), call.rendered, call.spec.caching)
+            source, caches = r.region_id == call.ctx.region, r.caches(call.spec.model_id)
+            candidates.append(Candidate(r.region_id, pool.load(r.region_id), match.num_tokens, source, caches))
         policy = self.routing.policy_for(call.target.identifier)
         chosen = choose(policy, candidates, self.routing.guard, self.routing.rng)
-        return next(r for r in up if r.region_id == chosen.region_id)
+        return next(r for r in up if r.region_id == chosen.name)
 
-    def _scope(self, call: PreparedCall, region: Region) -> CacheScope:
+    async def _replica(self, call: PreparedCall, region: Region, tried: set[str]) -> Replica:
+        """Within the Region: the live replica holding the longest cached prefix, unless overloaded."""
+        live = [r for r in self.pools[call.spec.engine].replicas(region.region_id) if r.up and r.name not in tried]
+        if len(live) <= 1:
+            if not live:
+                raise ServiceUnavailableError("No engine replica of this Region is available. Try again later.")
+            return live[0]
+        match = await self._cache.run(self.cache.match, self._scope(call, region), call.rendered, call.spec.caching)
+        candidates = [Candidate(r.name, r.load, match.num_tokens if r.restores(match.holder) else 0) for r in live]
+        chosen = choose_replica(candidates, self.routing.guard, self.routing.rng)
+        return next(r for r in live if r.name == chosen.name)
+
+    def _scope(self, call: PreparedCall, region: Region, replica: Replica | None = None) -> CacheScope:
         enabled = region.caches(call.spec.model_id)
         fingerprint = self.pools[call.spec.engine].fingerprint
-        return CacheScope(call.ctx.account_id, region.region_id, call.spec.model_id, enabled, fingerprint)
+        runs_on = replica.holder if replica is not None else ""
+        return CacheScope(call.ctx.account_id, region.region_id, call.spec.model_id, enabled, fingerprint, runs_on)
 
-    async def _generate(
-        self, call: PreparedCall, plan: CachePlan, region: RegionId
-    ) -> AsyncGenerator[ServiceEvent, None]:
-        job = GenerateJob(
+    def _job(self, call: PreparedCall, plan: CachePlan, region: Region) -> GenerateJob:
+        return GenerateJob(
             call.rendered.tokens,
             call.sampling,
             plan.restore,
             plan.restore_tokens if plan.restore else 0,
             plan.capture_at,
-            salt=_salt(self._scope(call, self.regions.region(region))),
+            salt=_salt(self._scope(call, region)),
         )
+
+    async def _generate(
+        self,
+        call: PreparedCall,
+        plan: CachePlan,
+        region: RegionId,
+        replica: Replica,
+        first: EngineEvent | None,
+        events: AsyncGenerator[EngineEvent, None],
+    ) -> AsyncGenerator[ServiceEvent, None]:
         text = TextStream(call.sampling.stop_sequences)
-        worker = self.pools[call.spec.engine].worker(region)
+        tokens = replica.runner.engine
         num_output, finish, first_token_s, prefill = 0, FinishReason.CANCELLED, None, None
-        async with aclosing(worker.stream(job)) as events:
-            async for event in events:
+        async with aclosing(_chain(first, events)) as stream:
+            async for event in stream:
                 if isinstance(event, Prefilled):
                     prefill = event
-                    self.cache.commit(plan, event)
+                    await self._cache.run(self.cache.commit, plan, event)
                 elif isinstance(event, Finished):
                     finish = event.reason
-                    prefill = _with_engine_cache(prefill, event, len(job.tokens))
+                    prefill = _with_engine_cache(prefill, event, len(call.rendered.tokens))
                 else:
                     num_output += 1
-                    if delta := text.push(worker.engine.token_bytes(event)):
+                    if delta := text.push(tokens.token_bytes(event)):
                         first_token_s = first_token_s or time.perf_counter()
                         yield TextDelta(delta)
                     if text.stop_sequence is not None:
@@ -274,7 +352,20 @@ class InferenceService:
             first_token_s = first_token_s or time.perf_counter()
             yield TextDelta(tail)
         result = _result(call, plan, text, num_output, finish, first_token_s)
-        yield Completed(replace(result, prefill=prefill, inference_region=region))
+        yield Completed(replace(result, prefill=prefill, inference_region=region, replica=replica.name))
+
+
+async def _chain(
+    first: EngineEvent | None, rest: AsyncGenerator[EngineEvent, None]
+) -> AsyncGenerator[EngineEvent, None]:
+    """The engine's events, the first of which may have been read already (closing this closes the stream)."""
+    try:
+        if first is not None:
+            yield first
+        async for event in rest:
+            yield event
+    finally:
+        await rest.aclose()
 
 
 def _salt(scope: CacheScope) -> str:

@@ -42,7 +42,7 @@ async def _converse_frames(
     async with aclosing(inference.stream(call)) as events:
         async for event in events:
             if isinstance(event, Started):
-                late.update(plan_headers(event.plan, str(event.inference_region)))
+                late.update(plan_headers(event.plan, str(event.inference_region), event.replica))
                 yield event_frame("messageStart", {"role": "assistant"})
             elif isinstance(event, TextDelta):
                 yield event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": event.text}})
