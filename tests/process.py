@@ -54,27 +54,42 @@ def open_file_limit(limit: int) -> Callable[[], None]:
 @contextmanager
 def serving(tmp_path: Path, config: str = FAKE_ENGINE, preexec: Callable[[], None] | None = None,
             ) -> Iterator[ServerProcess]:  # fmt: skip
+    server = start(tmp_path, config, preexec=preexec)
+    try:
+        yield server
+    finally:
+        stop(server)
+
+
+def start(tmp_path: Path, config: str = FAKE_ENGINE, *, command: str = "serve", port: int | None = None,
+          preexec: Callable[[], None] | None = None) -> ServerProcess:  # fmt: skip
+    """`cachepoint serve` (a gateway) or `cachepoint node`, on `port` or a free one, ready when this returns."""
     state = tmp_path / "state"
     path = tmp_path / "cachepoint.toml"
     path.write_text(f'[server]\nstate_dir = "{state}"\n' + config)
-    port = free_port()
+    port = port or free_port()
     log = tmp_path / "server.log"  # a file, not a pipe: a chatty server must never block on a full pipe
-    with log.open("wb") as stderr:
+    with log.open("ab") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cachepoint", "serve", "--config", str(path), "--port", str(port)],
+            [sys.executable, "-m", "cachepoint", command, "--config", str(path), "--port", str(port)],
             stdout=subprocess.DEVNULL, stderr=stderr, preexec_fn=preexec,
         )  # fmt: skip
     server = ServerProcess(process, f"http://127.0.0.1:{port}", state, log)
     try:
         _wait_ready(server)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    except BaseException:
+        stop(server)
+        raise
+    return server
+
+
+def stop(server: ServerProcess) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
 
 
 def _wait_ready(server: ServerProcess) -> None:

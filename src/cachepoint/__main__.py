@@ -113,7 +113,7 @@ def _in_range(time_s: float, since_s: float | None, until_s: float | None) -> bo
 
 
 def _serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _log_setup()
     try:
         settings = load_settings(args.config, host=args.host, port=args.port, engine=args.engine)
         services = build_services(settings)
@@ -131,8 +131,13 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _node(args: argparse.Namespace) -> int:
+def _log_setup() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per node health check otherwise
+
+
+def _node(args: argparse.Namespace) -> int:
+    _log_setup()
     try:
         settings = load_settings(args.config, host=args.host, port=args.port or NODE_PORT)
         secret = check_secret(settings.cluster.secret)

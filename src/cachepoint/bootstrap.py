@@ -29,7 +29,7 @@ from cachepoint.engine.fingerprint import engine_fingerprint
 from cachepoint.files import private_dir
 from cachepoint.models.catalog import Catalog
 from cachepoint.prompt.template import template_named
-from cachepoint.routing.policy import LoadGuard, policy_named
+from cachepoint.routing.policy import LoadGuard, policy_named, replica_policy_named
 from cachepoint.routing.pool import EnginePool
 from cachepoint.routing.profiles import ProfileStore
 from cachepoint.routing.statedb import PostgresDatabase
@@ -176,7 +176,7 @@ def _cache(settings: Settings, clock: Clock) -> PromptCache:
     store = TieredStore(settings.cache_max_bytes, disk)
     mirror = None
     if settings.cache_directory:
-        directory = RedisDirectory(settings.cache_directory)
+        directory = RedisDirectory(settings.cache_directory, settings.cache_directory_namespace)
         mirror = DirectoryMirror(directory, f"embedded@{settings.node_name}")
     return PrefixCache(clock, budget, store, max_account_share=settings.cache_max_account_share, mirror=mirror)
 
@@ -213,7 +213,8 @@ def _routing(settings: Settings) -> Routing:
     r = settings.routing
     per_profile = {profile: policy_named(name) for profile, name in r.profiles.items()}
     guard = LoadGuard(r.balance_abs_threshold, r.balance_rel_threshold)
-    return Routing(policy_named(r.policy), guard, random.Random(r.seed), per_profile)
+    return Routing(policy_named(r.policy), guard, random.Random(r.seed), per_profile,
+                   replica=replica_policy_named(r.replica_policy))  # fmt: skip
 
 
 def build_telemetry(settings: Settings, cache: PromptCache, profiles: ProfileStore) -> Telemetry:

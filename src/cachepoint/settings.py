@@ -28,6 +28,7 @@ Everything is built once into frozen dataclasses and passed down. A config file 
     disk_dir = "/var/lib/cachepoint/kv"   # the disk tier (default: <state_dir>/kv); survives restarts
     disk_max_bytes = 68719476736  # its budget (default: half the free space there, at most 64 GiB; 0 = off)
     directory = "redis://127.0.0.1:6379/0"   # a cache directory shared by every gateway (default: in-process)
+    directory_namespace = "cachepoint"   # its keys' prefix (several clusters in one Redis)
 
     [cluster]                     # gateways and `cachepoint node` replicas
     secret = "a-long-random-string"   # shared by all; the internal API refuses anything without it
@@ -117,7 +118,8 @@ class EngineSettings:
     kv_cache_gib: int = 1
     request_timeout_s: float = 600.0
     extra_args: tuple[str, ...] = ()
-    fake_prefill_s_per_token: float = 0.0  # the fake engine's simulated prefill cost (benchmarks of routing)
+    fake_prefill_s_per_token: float = 0.0  # the fake engine's simulated costs (benchmarks of routing)
+    fake_decode_s_per_token: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in ENGINE_KINDS:
@@ -160,9 +162,10 @@ def default_cache_bytes() -> int:
 
 @dataclass(frozen=True)
 class RoutingSettings:
-    """How a profile's destination Region is chosen (see routing/policy.py)."""
+    """How a profile's destination Region, and a Region's replica, are chosen (see routing/policy.py)."""
 
     policy: str = "cache-affinity"
+    replica_policy: str = "cache-affinity"  # within a Region; "round-robin" is the cache-blind baseline
     balance_abs_threshold: int = 4
     balance_rel_threshold: float = 1.5
     seed: int | None = None  # fixes the random choices of the `bedrock` policy (tests, benchmarks)
@@ -240,6 +243,7 @@ class Settings:
     state_dir: Path = field(default_factory=default_state_dir)  # application profiles (SQLite)
     state_url: str | None = None  # `[state] url = "postgresql://…"`: profiles, tags, logging settings shared
     cache_directory: str | None = None  # `[cache] directory = "redis://…"`: the cache directory shared
+    cache_directory_namespace: str = "cachepoint"
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     otlp_endpoint: str | None = None  # `[telemetry] otlp_endpoint = "http://host:4318"`: spans and metrics
     logging: LoggingSettings = field(default_factory=LoggingSettings)
@@ -313,6 +317,8 @@ def settings_from_table(table: Mapping[str, Any], **cli: Any) -> Settings:
         optional["state_dir"] = Path(server["state_dir"]).expanduser()
     if "directory" in table.get("cache", {}):
         optional["cache_directory"] = _redis_url(table["cache"]["directory"])
+    if "directory_namespace" in table.get("cache", {}):
+        optional["cache_directory_namespace"] = str(table["cache"]["directory_namespace"])
     if "url" in table.get("state", {}):
         optional["state_url"] = _state_url(table["state"]["url"])
     if "otlp_endpoint" in table.get("telemetry", {}):

@@ -188,7 +188,16 @@ def test_dashboard_data_before_any_call(client: TestClient, fake_services: AppSe
     assert json_of(client.get("/dashboard/data")) == {
         "series": {"minutes": [], "total": {row: [] for row in empty_rows}, "regions": {}},
         "cache": empty_stats(fake_services),
+        "cluster": one_process_cluster(),
     }
+
+
+def one_process_cluster() -> dict[str, Any]:
+    """Every Region served by this process's engine, no shared directory."""
+    embedded = {"name": "embedded", "up": True, "load": 0, "cached_bytes": None, "snapshots": None, "checked_at": None,
+                "down_reason": None, "holds_bytes_in": "this process"}  # fmt: skip
+    regions = {region: {"default": [embedded]} for region in REGIONS}
+    return {"gateway": "127.0.0.1:8788", "regions": regions, "directory": None}
 
 
 def within_one_minute() -> int:
@@ -222,7 +231,12 @@ def test_dashboard_data_after_a_write_and_a_read(client: TestClient, runtime: Bo
     assert body == {
         "series": {"minutes": [minute], "total": row, "regions": {"us-east-1": row}},
         "cache": one_entry_stats(fake_services),
+        "cluster": one_process_cluster(),
     }
+
+
+def test_cluster_of_one_process(client: TestClient) -> None:
+    assert json_of(client.get("/cachepoint/cluster")) == one_process_cluster()
 
 
 # -- /cachepoint/cache -----------------------------------------------------------------------------------------------------
@@ -261,6 +275,6 @@ def test_cache_stats_after_a_write_and_a_read(client: TestClient, runtime: Boto,
     }
 
 
-@pytest.mark.parametrize("path", ["/metrics", "/dashboard/data", "/cachepoint/cache"])
+@pytest.mark.parametrize("path", ["/metrics", "/dashboard/data", "/cachepoint/cache", "/cachepoint/cluster"])
 def test_operator_routes_are_open_in_dev_mode(client: TestClient, path: str) -> None:
     assert client.get(path).status_code == 200

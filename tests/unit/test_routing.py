@@ -3,7 +3,16 @@ import random
 import pytest
 
 from cachepoint.errors import ServiceUnavailableError, ValidationError
-from cachepoint.routing.policy import Candidate, LoadGuard, choose, choose_bedrock, choose_cache_affinity, policy_named
+from cachepoint.routing.policy import (
+    Candidate,
+    LoadGuard,
+    choose,
+    choose_bedrock,
+    choose_cache_affinity,
+    choose_replica,
+    policy_named,
+    replica_policy_named,
+)
 from cachepoint.routing.regions import RegionMap
 from cachepoint.types import RegionId
 
@@ -68,3 +77,36 @@ def test_region_flags() -> None:
     assert regions.region("x-down-1").down
     with pytest.raises(ValidationError, match="not configured"):
         regions.region("mars-north-1")
+
+
+def test_a_replica_holding_the_prefix_is_chosen_unless_it_is_overloaded() -> None:
+    holder, idle = Candidate("node://a", 2, 5000), Candidate("node://b", 0, 0)
+    assert choose_replica([holder, idle], GUARD, RNG).name == "node://a"
+    busy = Candidate("node://a", 7, 5000)  # 7 - 0 > 4 and 7 > 1.5 × 0
+    assert choose_replica([busy, idle], GUARD, RNG).name == "node://b"
+    assert choose_replica([Candidate("node://a", 3, 0), Candidate("node://b", 1, 0)], GUARD, RNG).name == "node://b"
+    with pytest.raises(ServiceUnavailableError, match="No engine replica"):
+        choose_replica([], GUARD, RNG)
+
+
+def test_round_robin_ignores_the_cache_and_takes_turns() -> None:
+    policy = replica_policy_named("round-robin")
+    replicas = [Candidate("node://b", 0, 5000), Candidate("node://a", 0, 0)]
+    assert [policy(replicas, GUARD, RNG).name for _ in range(4)] == ["node://a", "node://b"] * 2
+    with pytest.raises(ValueError, match="known: \\['cache-affinity', 'round-robin'\\]"):
+        replica_policy_named("sticky")
+
+
+@pytest.mark.parametrize(
+    "replicas",
+    [[], "embedded", ["embedded", "embedded"], ["node://host"], ["http://h:1"], ["node://h:1/x"], ["node://a b:1"], [3]],
+)
+def test_a_regions_replicas_must_be_named_properly(replicas: object) -> None:
+    with pytest.raises(ValueError, match="replicas"):
+        RegionMap.packaged({"regions": {"us-east-1": {"replicas": replicas}}})
+
+
+def test_a_regions_replicas_default_to_the_embedded_engine() -> None:
+    regions = RegionMap.packaged({"regions": {"us-west-2": {"replicas": ["node://10.0.0.5:8790", "embedded"]}}})
+    assert regions.region("us-east-1").replicas == ("embedded",)
+    assert regions.region("us-west-2").replicas == ("node://10.0.0.5:8790", "embedded")

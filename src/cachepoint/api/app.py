@@ -77,7 +77,8 @@ async def dashboard(request: Request) -> Response:
 
 async def dashboard_data(request: Request) -> Response:
     services = services_of(request)
-    body = {"series": services.telemetry.history.series(), "cache": asdict(services.inference.cache.stats())}
+    body = {"series": services.telemetry.history.series(), "cache": asdict(services.inference.cache.stats()),
+            "cluster": await cluster_view(services.inference, services.settings.node_name)}  # fmt: skip
     return JSONResponse(body)
 
 

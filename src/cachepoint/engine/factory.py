@@ -60,7 +60,8 @@ def build_backend(settings: EngineSettings, factory: EngineFactory, log_dir: Pat
 
 def build_engine(settings: EngineSettings) -> Engine:
     if settings.kind == "fake":
-        return FakeEngine(context_tokens=settings.context_tokens, prefill_s_per_token=settings.fake_prefill_s_per_token)
+        return FakeEngine(settings.context_tokens, prefill_s_per_token=settings.fake_prefill_s_per_token,
+                          decode_s_per_token=settings.fake_decode_s_per_token)  # fmt: skip
     from cachepoint.engine.llamacpp import LlamaCppEngine  # imported lazily: loads the native library
 
     return LlamaCppEngine(

@@ -23,10 +23,17 @@ _SPECIAL_SPLIT = re.compile("(" + "|".join(re.escape(m) for m in _SPECIALS) + ")
 
 
 class FakeEngine:
-    def __init__(self, context_tokens: int = 8192, output_tokens: int = 12, prefill_s_per_token: float = 0.0):
+    def __init__(
+        self,
+        context_tokens: int = 8192,
+        output_tokens: int = 12,
+        prefill_s_per_token: float = 0.0,
+        decode_s_per_token: float = 0.0,
+    ) -> None:
         self._context_tokens = context_tokens
         self._output_tokens = output_tokens
-        self._prefill_s_per_token = prefill_s_per_token
+        self._prefill_s_per_token = prefill_s_per_token  # simulated costs: benchmarks of routing, not of the CPU
+        self._decode_s_per_token = decode_s_per_token
         self.jobs: list[GenerateJob] = []
         self.fail_next: Exception | None = None
 
@@ -83,6 +90,7 @@ class FakeEngine:
             if job.cancel.is_set():
                 yield Finished(FinishReason.CANCELLED)
                 return
+            time.sleep(self._decode_s_per_token)
             yield 259 + seed.digest()[n % 32]
         yield Finished(_finish_reason(limit, max_tokens, room))
 

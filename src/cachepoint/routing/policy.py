@@ -18,6 +18,7 @@ the least loaded (llm-d's and the SGLang router's rule).
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -78,6 +79,30 @@ def choose_replica(candidates: Sequence[Candidate], guard: LoadGuard, rng: rando
     if not candidates:
         raise ServiceUnavailableError("No engine replica of this Region is available. Try again later.")
     return choose_cache_affinity(candidates, guard, rng)
+
+
+class RoundRobin:
+    """The cache-blind baseline for replicas (what a plain load balancer does): each call the next one."""
+
+    def __init__(self) -> None:
+        self._turn = itertools.count()
+
+    def __call__(self, candidates: Sequence[Candidate], guard: LoadGuard, rng: random.Random) -> Candidate:
+        ordered = sorted(candidates, key=lambda c: c.name)
+        return ordered[next(self._turn) % len(ordered)]
+
+
+REPLICA_POLICIES: dict[str, Callable[[], Policy]] = {
+    "cache-affinity": lambda: choose_replica,
+    "round-robin": RoundRobin,
+}
+
+
+def replica_policy_named(name: str) -> Policy:
+    try:
+        return REPLICA_POLICIES[name]()
+    except KeyError:
+        raise ValueError(f"unknown replica policy {name!r}; known: {sorted(REPLICA_POLICIES)}") from None
 
 
 def choose(policy: Policy, candidates: Sequence[Candidate], guard: LoadGuard, rng: random.Random) -> Candidate:

@@ -34,8 +34,9 @@ def _replica(replica: Replica) -> dict[str, Any]:
         "name": replica.name,
         "up": replica.up,
         "load": replica.load,
-        "cached_bytes": replica.cached_bytes,
-        "snapshots": replica.num_snapshots,
+        # a remote replica's own figures; this process's snapshots are the cache's (see /cachepoint/cache)
+        "cached_bytes": replica.cached_bytes if replica.remote else None,
+        "snapshots": replica.num_snapshots if replica.remote else None,
         "checked_at": replica.checked_at_s,
         "down_reason": replica.down_reason or None,
         "holds_bytes_in": replica.holder or "this process",

@@ -78,6 +78,7 @@ class Routing:
     guard: LoadGuard
     rng: random.Random
     per_profile: Mapping[str, Policy] = field(default_factory=dict)
+    replica: Policy = choose_replica  # within a Region
 
     def policy_for(self, model_identifier: str) -> Policy:
         return self.per_profile.get(model_identifier, self.policy)
@@ -212,9 +213,9 @@ class InferenceService:
         """Route, plan, start the engine. A remote replica's first event is awaited before the call starts: one
         that fails before it, or no longer holds the snapshot the plan restores, costs a new plan on the replicas
         left (its entries go, `replica-lost`), and the client sees none of it."""
-        region = await self._route(call)
         tried: set[str] = set()
         for _ in range(MAX_ATTEMPTS):
+            region = await self._route(call)
             replica = await self._replica(call, region, tried)
             plan = await self._plan(call, region, replica)
             events = replica.runner.stream(self._job(call, plan, region))
@@ -278,12 +279,14 @@ class InferenceService:
 
     async def _route(self, call: PreparedCall) -> Region:
         """Choose the destination Region; a direct call has one candidate, its own Region."""
+        pool = self.pools[call.spec.engine]
         up = [r for r in call.target.destinations if not r.down]
         if not up:
             raise ValidationError("None of the model's Regions is available.")
+        serving = [r for r in up if any(replica.up for replica in pool.replicas(r.region_id))]
+        up = serving or up  # with every replica down everywhere, the Region's own error says so
         if len(up) == 1:  # nothing to rank: skip hashing the prompt once more for a cache lookup
             return up[0]
-        pool = self.pools[call.spec.engine]
         candidates = []
         for r in up:
             match = await self._cache.run(self.cache.match, self._scope(call, r), call.rendered, call.spec.caching)
@@ -302,7 +305,7 @@ class InferenceService:
             return live[0]
         match = await self._cache.run(self.cache.match, self._scope(call, region), call.rendered, call.spec.caching)
         candidates = [Candidate(r.name, r.load, match.num_tokens if r.restores(match.holder) else 0) for r in live]
-        chosen = choose_replica(candidates, self.routing.guard, self.routing.rng)
+        chosen = self.routing.replica(candidates, self.routing.guard, self.routing.rng)
         return next(r for r in live if r.name == chosen.name)
 
     def _scope(self, call: PreparedCall, region: Region, replica: Replica | None = None) -> CacheScope:
