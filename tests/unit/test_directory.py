@@ -4,6 +4,7 @@ side of it: two caches sharing one directory, a dead replica's entries, and plan
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from collections.abc import Iterator
 
 import pytest
@@ -91,3 +92,16 @@ def test_while_the_directory_is_down_calls_are_planned_cold_and_say_so(caplog: p
     assert {p.reports[0].cause for p in plans} == {MissCause.DIRECTORY_DOWN}
     assert plans[0].write_5m_tokens == 1500  # Bedrock's usage for a miss: the prefix is written
     assert caplog.text.count("cache directory unreachable") == 1
+
+
+def test_a_read_on_a_replica_that_does_not_hold_it_is_billed_as_a_read_and_recomputed(
+    redis_server: str, redis_namespace: str
+) -> None:
+    gateways = TwoGateways(FakeClock(), 10**9, redis_server, redis_namespace)
+    prompt = rendered([("a", 1500)], {0: Ttl.FIVE_MINUTES})
+    run(gateways, prompt, SONNET_45)  # held by NODE
+    elsewhere = gateways.gateways[1].plan(replace(scope(), runs_on="node://other"), prompt, SONNET_45)
+    assert elsewhere.read_tokens == 1500 and elsewhere.restore is None and elsewhere.restore_tokens == 0
+    assert elsewhere.reports[0].compact() == "hit:1500:5m:recomputed"
+    gateways.gateways[1].release(elsewhere)
+    gateways.close()

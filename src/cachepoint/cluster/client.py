@@ -1,8 +1,8 @@
 """The gateway's side of a `cachepoint node`: a `Runner` that sends jobs over the internal API, and its health.
 
-Failures are typed for the service: before the first event, `ReplicaUnavailable` (unreachable, refused,
-busy: the call goes to another replica) or `SnapshotUnavailable` (the node no longer holds the snapshot the
-plan restores: the call is planned again, `replica-lost`); after it, `ServiceUnavailableError`.
+Failures are typed for the service: `ReplicaUnavailable` (unreachable, refused, busy, died: before the first
+event the call goes to another replica; after it, the answer continues there) or `SnapshotUnavailable` (the
+node no longer holds the snapshot the plan restores: the call is planned again, `replica-lost`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import httpx
 from cachepoint.cache.plan import MissCause, SnapshotUnavailable
 from cachepoint.cluster.wire import GENERATE, HEALTH, WireError, event_from_wire, job_to_wire
 from cachepoint.engine.protocol import EngineEvent, GenerateJob, Prefilled, ReplicaUnavailable, TokenSource
-from cachepoint.errors import ServiceUnavailableError
 from cachepoint.routing.replicas import Replica
 
 CONNECT_TIMEOUT_S = 2.0
@@ -62,7 +61,6 @@ class NodeRunner:
 
     async def stream(self, job: GenerateJob) -> AsyncGenerator[EngineEvent, None]:
         self._jobs += 1
-        started = False
         try:
             request = self._http().stream("POST", self._url + GENERATE, json=job_to_wire(self.engine_name, job))
             async with request as response:
@@ -71,24 +69,19 @@ class NodeRunner:
                 async for line in response.aiter_lines():
                     if not line:
                         continue
-                    event = self._event(json.loads(line), started)
+                    event = self._event(json.loads(line))
                     if isinstance(event, Prefilled):
                         self._last_prefill = event
-                    started = True
                     yield event
         except (httpx.HTTPError, WireError, ValueError) as error:
-            if not started:
-                raise ReplicaUnavailable(self.name, f"{type(error).__name__}: {error}") from None
-            raise ServiceUnavailableError(f"The engine replica {self.name} failed mid-response. Try again.") from None
+            raise ReplicaUnavailable(self.name, f"{type(error).__name__}: {error}") from None
         finally:
             self._jobs -= 1
 
-    def _event(self, line: Any, started: bool) -> EngineEvent:
+    def _event(self, line: Any) -> EngineEvent:
         if isinstance(line, dict) and "error" in line:
             detail = str(line["error"].get("message", "")) if isinstance(line["error"], dict) else ""
-            if not started:
-                raise ReplicaUnavailable(self.name, detail)
-            raise ServiceUnavailableError(f"The engine replica {self.name} failed mid-response. Try again.")
+            raise ReplicaUnavailable(self.name, f"failed: {detail}")
         if not isinstance(line, dict):
             raise WireError("an event is a JSON object")
         return event_from_wire(line, self.name)

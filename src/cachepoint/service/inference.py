@@ -234,7 +234,8 @@ class InferenceService:
                 raise
             try:
                 yield Started(_usage(call, plan, num_output=0), plan, region.region_id, replica.name)
-                async with aclosing(self._generate(call, plan, region.region_id, replica, first, events)) as out:
+                engine = self._resumable(call, region, replica, _chain(first, events), tried)
+                async with aclosing(self._generate(call, plan, region.region_id, replica, engine)) as out:
                     async for event in out:
                         yield event
             finally:
@@ -330,13 +331,12 @@ class InferenceService:
         plan: CachePlan,
         region: RegionId,
         replica: Replica,
-        first: EngineEvent | None,
         events: AsyncGenerator[EngineEvent, None],
     ) -> AsyncGenerator[ServiceEvent, None]:
         text = TextStream(call.sampling.stop_sequences)
         tokens = replica.runner.engine
         num_output, finish, first_token_s, prefill = 0, FinishReason.CANCELLED, None, None
-        async with aclosing(_chain(first, events)) as stream:
+        async with aclosing(events) as stream:
             async for event in stream:
                 if isinstance(event, Prefilled):
                     prefill = event
@@ -356,6 +356,47 @@ class InferenceService:
             yield TextDelta(tail)
         result = _result(call, plan, text, num_output, finish, first_token_s)
         yield Completed(replace(result, prefill=prefill, inference_region=region, replica=replica.name))
+
+
+    async def _resumable(
+        self,
+        call: PreparedCall,
+        region: Region,
+        replica: Replica,
+        events: AsyncGenerator[EngineEvent, None],
+        tried: set[str],
+    ) -> AsyncGenerator[EngineEvent, None]:
+        """The engine's events; if a remote replica dies mid-answer, the answer goes on from another replica: the
+        prompt and the tokens generated so far are its prompt (greedy output continues as it would have), and
+        the client sees one answer. Only with no replica left is the call lost."""
+        produced: list[int] = []
+        prefilled = False
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                async with aclosing(events) as stream:
+                    async for event in stream:
+                        if isinstance(event, Prefilled):
+                            if prefilled:
+                                continue  # a continuation's prefill: the call's prompt was prefilled already
+                            prefilled = True
+                        elif isinstance(event, int):
+                            produced.append(event)
+                        yield event
+                return
+            except ReplicaUnavailable as error:
+                tried.add(replica.name)
+                await self._failed_replica(replica, CachePlan(), error)
+                try:
+                    replica = await self._replica(call, region, tried)
+                except ServiceUnavailableError:
+                    break
+                events = replica.runner.stream(_continuation(call, produced))
+        raise ServiceUnavailableError("The engine replica failed mid-response and no other could continue. Try again.")
+
+
+def _continuation(call: PreparedCall, produced: list[int]) -> GenerateJob:
+    remaining = (call.sampling.max_tokens or DEFAULT_MAX_TOKENS) - len(produced)
+    return GenerateJob(call.rendered.tokens + tuple(produced), replace(call.sampling, max_tokens=max(remaining, 1)))
 
 
 async def _chain(
