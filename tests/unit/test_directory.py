@@ -18,6 +18,7 @@ from cachepoint.cache.mirror import DirectoryMirror
 from cachepoint.cache.plan import MissCause
 from cachepoint.cache.redis_directory import RedisDirectory
 from cachepoint.clock import FakeClock
+from cachepoint.engine.protocol import Prefilled, Snapshot
 from cachepoint.models.catalog import Catalog
 from cachepoint.types import AccountId, Ttl
 from tests.cachekit import rendered, run, scope
@@ -94,14 +95,22 @@ def test_while_the_directory_is_down_calls_are_planned_cold_and_say_so(caplog: p
     assert caplog.text.count("cache directory unreachable") == 1
 
 
-def test_a_read_on_a_replica_that_does_not_hold_it_is_billed_as_a_read_and_recomputed(
+def test_a_read_on_a_replica_that_does_not_hold_it_is_billed_as_a_read_recomputed_and_moves_there(
     redis_server: str, redis_namespace: str
 ) -> None:
     gateways = TwoGateways(FakeClock(), 10**9, redis_server, redis_namespace)
     prompt = rendered([("a", 1500)], {0: Ttl.FIVE_MINUTES})
     run(gateways, prompt, SONNET_45)  # held by NODE
-    elsewhere = gateways.gateways[1].plan(replace(scope(), runs_on="node://other"), prompt, SONNET_45)
+    one, two = gateways.gateways
+    other = replace(scope(), runs_on="node://other")
+    elsewhere = two.plan(other, prompt, SONNET_45)
     assert elsewhere.read_tokens == 1500 and elsewhere.restore is None and elsewhere.restore_tokens == 0
-    assert elsewhere.reports[0].compact() == "hit:1500:5m:recomputed"
-    gateways.gateways[1].release(elsewhere)
+    assert elsewhere.reports[0].compact() == "hit:1500:5m:recomputed" and elsewhere.capture_at == (1500,)
+    kept = Snapshot(b"", 1500, 6000, holder="node://other", ref="7")
+    two.commit(elsewhere, Prefilled((kept,), prompt.num_tokens, 0.0))
+    two.release(elsewhere)
+    moved = one.plan(other, prompt, SONNET_45)  # through the other gateway: the entry now lives on node://other
+    assert moved.reports[0].compact() == "hit:1500:5m:ram" and moved.restore is not None
+    assert (moved.restore.holder, moved.restore.ref, moved.restore_tokens) == ("node://other", "7", 1500)
+    one.release(moved)
     gateways.close()

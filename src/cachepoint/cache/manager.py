@@ -12,8 +12,9 @@ wait on the engine), or, with a shared directory (`mirror.py`, whose calls are n
 cache's own thread (`blocking`). "now" is read once per operation from the injected clock.
 
 Replicas: a snapshot held by another process (a `cachepoint node`) is a marker naming its holder; a hit on
-it is restored only on that replica (`CacheScope.runs_on`); on any other it is recomputed, billed as the
-read Bedrock's Region cache would give, and reported `recomputed`.
+it is restored only on that replica (`CacheScope.runs_on`); on any other (the load guard sent the call
+there) it is recomputed, billed as the read Bedrock's Region cache would give, reported `recomputed`, and
+captured there: the entry moves to the less loaded replica, which serves the next reads.
 
 Per-account shares of the budget (`max_account_share`), so one account's writes cannot evict another's
 live entries (a noisy neighbour costs both money and latency). Design decisions:
@@ -85,6 +86,7 @@ class _Handle:
     account: AccountId
     fingerprint: str
     tokens: tuple[int, ...]
+    moves: bool = False  # the hit is held by another replica: this one recomputes it and keeps a copy
 
 
 class PrefixCache:
@@ -144,7 +146,8 @@ class PrefixCache:
             tier = self._tier(decision.hit, rendered.tokens, scope)
             if tier is not None:
                 break
-        handle = _Handle(seed, keys, decision, scope.region, scope.account_id, scope.fingerprint, rendered.tokens)
+        moves = tier is Tier.RECOMPUTED and decision.hit is not None and self.store.get(decision.hit.blob_id) is not None
+        handle = _Handle(seed, keys, decision, scope.region, scope.account_id, scope.fingerprint, rendered.tokens, moves)
         plan = self._plan_from(decision, handle, now, tier)
         self._journal_removals()
         return plan
@@ -210,6 +213,8 @@ class PrefixCache:
             fetch = decision.hit.blob_id if tier is Tier.DISK else None
             reports = tuple(replace(r, tier=tier) if r.outcome is Outcome.HIT else r for r in reports)
         capture = (decision.writes[-1].num_tokens,) if decision.writes else ()
+        if not capture and handle.moves and decision.hit is not None:
+            capture = (decision.hit.num_tokens,)  # the entry moves to the replica that recomputed it (commit)
         return CachePlan(
             restore=restore,
             restore_tokens=restore_tokens,
@@ -302,7 +307,7 @@ class PrefixCache:
             return
         self._learn(handle.fingerprint, plan, prefilled)
         snapshots = prefilled.snapshots
-        if not handle.decision.writes or not snapshots:
+        if not snapshots or not (handle.decision.writes or handle.moves):
             return
         now = self.clock.now_s()
         snapshot = snapshots[-1]
