@@ -8,7 +8,7 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,8 +62,10 @@ def serving(tmp_path: Path, config: str = FAKE_ENGINE, preexec: Callable[[], Non
 
 
 def start(tmp_path: Path, config: str = FAKE_ENGINE, *, command: str = "serve", port: int | None = None,
-          preexec: Callable[[], None] | None = None) -> ServerProcess:  # fmt: skip
-    """`cachepoint serve` (a gateway) or `cachepoint node`, on `port` or a free one, ready when this returns."""
+          preexec: Callable[[], None] | None = None, host: str = "127.0.0.1", wrapper: Sequence[str] = ()
+          ) -> ServerProcess:  # fmt: skip
+    """`cachepoint serve` (a gateway) or `cachepoint node`, on `port` or a free one, ready when this returns.
+    `wrapper` runs it through another command (`ip netns exec NS`: a host of its own), listening on `host`."""
     state = tmp_path / "state"
     path = tmp_path / "cachepoint.toml"
     path.write_text(f'[server]\nstate_dir = "{state}"\n' + config)
@@ -71,10 +73,11 @@ def start(tmp_path: Path, config: str = FAKE_ENGINE, *, command: str = "serve", 
     log = tmp_path / "server.log"  # a file, not a pipe: a chatty server must never block on a full pipe
     with log.open("ab") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cachepoint", command, "--config", str(path), "--port", str(port)],
+            [*wrapper, sys.executable, "-m", "cachepoint", command, "--config", str(path), "--port", str(port),
+             "--host", host],
             stdout=subprocess.DEVNULL, stderr=stderr, preexec_fn=preexec,
         )  # fmt: skip
-    server = ServerProcess(process, f"http://127.0.0.1:{port}", state, log)
+    server = ServerProcess(process, f"http://{host}:{port}", state, log)
     try:
         _wait_ready(server)
     except BaseException:

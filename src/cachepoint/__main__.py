@@ -139,7 +139,8 @@ def _log_setup() -> None:
 def _node(args: argparse.Namespace) -> int:
     _log_setup()
     try:
-        settings = load_settings(args.config, host=args.host, port=args.port or NODE_PORT)
+        # the client API's auth settings do not apply: a node answers only callers with the cluster secret
+        settings = load_settings(args.config, port=args.port or NODE_PORT)
         secret = check_secret(settings.cluster.secret)
         engines = build_node(settings)
     except (ValueError, TypeError, OSError) as error:
@@ -147,9 +148,10 @@ def _node(args: argparse.Namespace) -> int:
         return 2
     raise_open_file_limit()
     names, budget_mib = ", ".join(sorted(engines.runners)), settings.cache_max_bytes // 2**20
-    url = f"http://{settings.host}:{settings.port}"
+    host = args.host or settings.host
+    url = f"http://{host}:{settings.port}"
     print(f"cachepoint node {engines.name} on {url}: engines {names}; snapshots up to {budget_mib:,} MiB", flush=True)
-    config = uvicorn_config(create_node_app(engines, secret), settings.host, settings.port, settings.limits)
+    config = uvicorn_config(create_node_app(engines, secret), host, settings.port, settings.limits)
     uvicorn.Server(config).run()
     return 0
 

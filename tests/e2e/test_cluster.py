@@ -1,6 +1,6 @@
 """A cluster of separate processes: Redis (the cache directory) and PostgreSQL (profiles), both started by
 scripts/services.sh, two gateways (`cachepoint serve`) and two replicas (`cachepoint node`) serving the US
-Regions, driven with boto3. The fake engine (the cluster, not the model, is under test: test_node_model.py
+Regions, each node in a network namespace of its own (a host at its own address), driven with boto3. The fake engine (the cluster, not the model, is under test: test_node_model.py
 runs a node on the real model); a restore of the wrong prefix fails the fake engine's job.
 """
 
@@ -13,6 +13,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from botocore.config import Config
 
 from tests.e2e.test_dashboard import CHROMIUM, browse
 from tests.live import free_port
+from tests.netns import Host, own_host
 from tests.process import ServerProcess, start, stop
 
 SECRET = "cluster-secret-for-tests-0123456789"
@@ -40,6 +42,7 @@ class Cluster:
     redis_port: int
     postgres_url: str
     node_ports: dict[str, int]
+    hosts: dict[str, Host]
     nodes: dict[str, ServerProcess] = field(default_factory=dict)
     gateways: list[ServerProcess] = field(default_factory=list)
 
@@ -47,7 +50,7 @@ class Cluster:
         return f'[engines.default]\nkind = "fake"\n[cluster]\nsecret = "{SECRET}"\nname = "{name}"\n'
 
     def gateway_config(self, name: str) -> str:
-        replicas = ", ".join(f'"node://127.0.0.1:{port}"' for port in self.node_ports.values())
+        replicas = ", ".join(f'"node://{self.hosts[n].address}:{port}"' for n, port in self.node_ports.items())
         regions = "".join(f"[regions.{r}]\nreplicas = [{replicas}]\n" for r in US)
         return (
             f'[engines.default]\nkind = "fake"\n'
@@ -60,7 +63,9 @@ class Cluster:
     def start_node(self, name: str) -> ServerProcess:
         folder = self.root / name
         folder.mkdir(exist_ok=True)
-        self.nodes[name] = start(folder, self.node_config(name), command="node", port=self.node_ports[name])
+        host = self.hosts[name]
+        self.nodes[name] = start(folder, self.node_config(name), command="node", port=self.node_ports[name],
+                                 host=host.address, wrapper=host.wrapper)  # fmt: skip
         return self.nodes[name]
 
     def redis(self, *args: str) -> str:
@@ -95,7 +100,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> I
         admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {database}")
     url = postgres_server.rsplit("/", 1)[0] + "/" + database
-    made = Cluster(root, free_port(), url, {"node-a": free_port(), "node-b": free_port()})
+    with ExitStack() as hosts:
+        names = ("node-a", "node-b")
+        own = {name: hosts.enter_context(own_host(i)) for i, name in enumerate(names)}
+        made = Cluster(root, free_port(), url, {name: free_port() for name in names}, own)
+        yield from _running(made)
+
+
+def _running(made: Cluster) -> Iterator[Cluster]:
+    root = made.root
     made.redis("redis")  # a Redis of this test's own: the test kills it
     try:
         for name in made.node_ports:
@@ -252,7 +265,8 @@ def test_without_redis_the_gateways_prefill_cold_and_recover_when_it_is_back(clu
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by scripts/ensure-chromium.sh")
 def test_the_dashboard_shows_each_regions_replicas(cluster: Cluster, tmp_path: Path) -> None:
     dom = browse(f"{cluster.gateways[0].url}/dashboard", tmp_path / "profile", "--dump-dom").stdout
-    for port in cluster.node_ports.values():
-        row = f'<tr data-replica="node://127.0.0.1:{port}" data-up="true"><td>us-east-2</td><td>default</td>'
+    for name, port in cluster.node_ports.items():
+        address = cluster.hosts[name].address
+        row = f'<tr data-replica="node://{address}:{port}" data-up="true"><td>us-east-2</td><td>default</td>'
         assert row in dom
     assert '<tr data-replica="embedded" data-up="true"><td>eu-west-1</td>' in dom
