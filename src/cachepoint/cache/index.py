@@ -17,6 +17,24 @@ Removing an entry frees its blob when no entry points into it any more; mutating
 freed blob IDs so the owner can drop their bytes, and `drain_removed()` hands out the removed keys (a
 journal persists them). `restore_blob`/`restore_entry`/`remember` rebuild an index after a restart.
 No I/O, no clock: `now` is always an argument.
+
+Per-account shares of the budget (`max_account_share`), so one account's writes cannot evict another's
+live entries (a noisy neighbour costs both money and latency). Design decisions:
+- An account may hold `max_account_share × budget_bytes` while another account holds entries. A lone
+  account may use the whole budget: shares protect accounts from each other, so a single-tenant server
+  loses nothing, whatever the share. The default, 0.5, therefore only matters once a second account
+  caches something; 1.0 lets any account fill the whole budget.
+- Eviction order on commit: (1) the writer, if over its share, loses its own least-recently-used
+  unpinned entries until it fits (reason quota); (2) while the total is over budget, accounts over their
+  share lose theirs, LRU among them (quota); (3) only then global LRU (capacity). So an account within
+  its share never loses an entry to make room while another account holds unpinned entries over its
+  share. Pinned entries are never evicted, so an account can stay over its share on pinned entries.
+- Other accounts are trimmed lazily: an account that grew while alone (or that pins kept over its
+  share) is not cut back the moment a second account appears; its surplus is first in line when room
+  is needed and goes at its own next write. Cutting it back eagerly would discard hits that nobody
+  needed the room for.
+- A snapshot larger than what its account may hold (its share, or the budget when alone) is not stored.
+- Quota removals are counted per account over its quota, which is always the owner of what was removed.
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """PrefixCache: the real PromptCache, gluing keys, the pure index and planner, and the snapshot store.
 
-Tiers (RAM over disk, see `store.py`): the index's budget is what exists (the disk budget when the disk
-tier is on); RAM holds the hot subset. A hit on a snapshot that is only on disk is planned with
-`fetch_blob`; the service calls `fetch` off the event loop, which reads, verifies and promotes it. A
-disk read that would be slower than recomputing (`costs.py`) is skipped: Bedrock's usage is still a
-read, and the report says `recomputed`. Every change to entries goes to the disk tier's manifest, so a
-restart (`recover`) finds the entries that were live, with their deadlines.
+Tiers (RAM over disk, `store.py`): the index's budget is what exists (the disk budget with the disk tier on);
+RAM holds the hot subset. A hit only on disk is planned with `fetch_blob`; `fetch` (off the event loop) reads,
+verifies and promotes it, unless recomputing is faster (`costs.py`: still a read, reported `recomputed`).
+Every change to entries goes to the disk tier's manifest, so a restart (`recover`) finds the live entries.
 
 Runs on one thread only, so it needs no lock: the event loop's (plan/commit/release are quick and never
 wait on the engine), or, with a shared directory (`mirror.py`, whose calls are network round trips), the
@@ -16,23 +14,7 @@ it is restored only on that replica (`CacheScope.runs_on`); on any other (the lo
 there) it is recomputed, billed as the read Bedrock's Region cache would give, reported `recomputed`, and
 captured there: the entry moves to the less loaded replica, which serves the next reads.
 
-Per-account shares of the budget (`max_account_share`), so one account's writes cannot evict another's
-live entries (a noisy neighbour costs both money and latency). Design decisions:
-- An account may hold `max_account_share × budget_bytes` while another account holds entries. A lone
-  account may use the whole budget: shares protect accounts from each other, so a single-tenant server
-  loses nothing, whatever the share. The default, 0.5, therefore only matters once a second account
-  caches something; 1.0 lets any account fill the whole budget.
-- Eviction order on commit: (1) the writer, if over its share, loses its own least-recently-used
-  unpinned entries until it fits (reason quota); (2) while the total is over budget, accounts over their
-  share lose theirs, LRU among them (quota); (3) only then global LRU (capacity). So an account within
-  its share never loses an entry to make room while another account holds unpinned entries over its
-  share. Pinned entries are never evicted, so an account can stay over its share on pinned entries.
-- Other accounts are trimmed lazily: an account that grew while alone (or that pins kept over its
-  share) is not cut back the moment a second account appears; its surplus is first in line when room
-  is needed and goes at its own next write. Cutting it back eagerly would discard hits that nobody
-  needed the room for.
-- A snapshot larger than what its account may hold (its share, or the budget when alone) is not stored.
-- Quota removals are counted per account over its quota, which is always the owner of what was removed.
+Per-account shares of the budget (`max_account_share`): the rules are in `index.py`; `commit` applies them.
 """
 
 from __future__ import annotations
@@ -44,10 +26,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 from cachepoint.cache.costs import RestoreCosts
-from cachepoint.cache.directory import BlobRef, DirectoryDown, SharedEntry
-from cachepoint.cache.mirror import DirectoryMirror, Locations, ScopeView
+from cachepoint.cache.directory import BlobRef
 from cachepoint.cache.disk import DiskTier, EntryRecord, Recovery, SnapshotRecord
-from cachepoint.cache.snapfile import Unreadable
 from cachepoint.cache.index import BlobId, Entry, PrefixIndex, RemovalReason
 from cachepoint.cache.keys import BlockHash, chain_keys, scope_seed
 from cachepoint.cache.plan import (
@@ -60,7 +40,11 @@ from cachepoint.cache.plan import (
     SnapshotUnavailable,
     Tier,
 )
+from cachepoint.cache.mirror import DirectoryMirror, Locations
 from cachepoint.cache.planner import Decision, EntryView, Hit, decide, disabled_reports, longest_hit
+from cachepoint.cache.recovery import rebuild
+from cachepoint.cache.snapfile import Unreadable
+from cachepoint.cache.stats import cache_stats
 from cachepoint.cache.store import TieredStore
 from cachepoint.clock import Clock
 from cachepoint.engine.protocol import Prefilled, Snapshot
@@ -146,8 +130,10 @@ class PrefixCache:
             tier = self._tier(decision.hit, rendered.tokens, scope)
             if tier is not None:
                 break
-        moves = tier is Tier.RECOMPUTED and decision.hit is not None and self.store.get(decision.hit.blob_id) is not None
-        handle = _Handle(seed, keys, decision, scope.region, scope.account_id, scope.fingerprint, rendered.tokens, moves)
+        hit = decision.hit  # a recomputed hit whose bytes are in RAM is held by another replica: it moves
+        moves = tier is Tier.RECOMPUTED and hit is not None and self.store.get(hit.blob_id) is not None
+        handle = _Handle(seed, keys, decision, scope.region, scope.account_id, scope.fingerprint, rendered.tokens,
+                         moves)  # fmt: skip
         plan = self._plan_from(decision, handle, now, tier)
         self._journal_removals()
         return plan
@@ -189,16 +175,9 @@ class PrefixCache:
         """The planner's view: the local index, first brought in step with the shared directory if any."""
         if self.mirror is None:
             return self.index
-        directory = self.mirror.directory
-        found = self.mirror.call(lambda: directory.lookup(keys))
-        scope_live = self.mirror.call(lambda: directory.scope_live(seed, now)) if found is not None else None
-        if found is None or scope_live is None:
-            return DirectoryDown()
-        freed, lost = self.mirror.reconcile(self.index, self.store, keys, found, now)
+        view, freed = self.mirror.view(self.index, self.store, seed, keys, now)
         self._free(freed)
-        if lost:
-            self.mirror.call(lambda: directory.remove([(k, ref, RemovalReason.REPLICA_LOST) for k, ref in lost]))
-        return ScopeView(self.index, scope_live)
+        return view
 
     def _plan_from(self, decision: Decision, handle: _Handle, now: float, tier: Tier) -> CachePlan:
         restore, restore_tokens, fetch = None, 0, None
@@ -285,15 +264,7 @@ class PrefixCache:
         if self.disk is None:
             return None
         found = self.disk.recover(self.clock.now_s(), fingerprints)
-        for record in found.snapshots:
-            self.index.restore_blob(record.blob_id, record.num_tokens, record.num_bytes, record.owner, record.label)
-            self.store.adopt(record)
-        for e in found.entries:
-            self.index.restore_entry(e.key, e.scope, e.num_tokens, e.ttl, e.blob_id, e.expires_at_s)
-        for key in found.expired:
-            self.index.remember(key, RemovalReason.TTL)
-        for key in found.unreadable:
-            self.index.remember(key, RemovalReason.UNREADABLE)
+        rebuild(self.index, self.store, found)
         self.recovery = found
         self.disk.start()
         self._free(self.index.evict_to(self.budget_bytes, self.share_bytes))  # the budget may have shrunk
@@ -327,7 +298,8 @@ class PrefixCache:
         rehomed, moved = self._rehome_chain(handle, blob_id, snapshot.num_tokens, now)
         freed += rehomed
         self._journal_entries(changed + moved)  # before the freed snapshots' rows go
-        self._publish(changed + moved, now)
+        if self.mirror is not None:
+            self.mirror.publish(self.index, changed + moved, now)
         freed += self.index.trim_owner(handle.account, self.share_bytes)
         freed += self.index.evict_to(self.budget_bytes, self.share_bytes)
         self._journal_removals()
@@ -343,22 +315,13 @@ class PrefixCache:
     def _fits(self, snapshot: Snapshot, account: AccountId) -> bool:
         """Whether the snapshot may be stored at all; says why not, since the request was billed a write."""
         if snapshot.num_bytes > self.budget_bytes:
-            log.warning(
-                "snapshot of %d bytes exceeds the cache budget of %d bytes; not stored",
-                snapshot.num_bytes,
-                self.budget_bytes,
-            )
+            log.warning("snapshot of %d bytes exceeds the cache budget of %d bytes; not stored",
+                        snapshot.num_bytes, self.budget_bytes)  # fmt: skip
             return False
         if snapshot.num_bytes > self.limit_bytes(account):
-            log.warning(
-                "snapshot of %d bytes exceeds account %s's share of the cache (%g of %d = %d bytes) while other "
-                "accounts hold entries; not stored",
-                snapshot.num_bytes,
-                account,
-                self.max_account_share,
-                self.budget_bytes,
-                self.share_bytes,
-            )
+            log.warning("snapshot of %d bytes exceeds account %s's share of the cache (%g of %d = %d bytes) while "
+                        "other accounts hold entries; not stored", snapshot.num_bytes, account,
+                        self.max_account_share, self.budget_bytes, self.share_bytes)  # fmt: skip
             return False
         return True
 
@@ -395,34 +358,7 @@ class PrefixCache:
             self.index.unpin(handle.decision.hit.key)
 
     def stats(self) -> CacheStats:
-        entries, sizes = self.index.totals_by_label()
-        return CacheStats(
-            entries_by_region=entries,
-            bytes_by_region=sizes,
-            num_entries=self.index.num_entries,
-            num_snapshots=self.index.num_blobs,
-            num_bytes=self.index.num_bytes,
-            budget_bytes=self.budget_bytes,
-            removals={reason.value: n for reason, n in self.index.stats.removals.items()},
-            quota_evictions_by_account={owner: n for owner, n in self.index.stats.quota_removals_by_owner.items()},
-            tiers=self._tier_stats(),
-        )
-
-    def _tier_stats(self) -> dict[str, dict[str, int]]:
-        tiers = self.store.tiers()
-        entries = {"ram": 0, "disk": 0}
-        for entry in self.index.entries():
-            entries[tiers.get(entry.blob_id, "ram")] += 1
-        s, ram_tier = self.store.stats, self.store.ram
-        ram = {"entries": entries["ram"], "bytes": ram_tier.num_bytes, "budget_bytes": ram_tier.budget_bytes,
-               "promotions": s.promotions, "demotions": s.demotions, "lost": s.lost}  # fmt: skip
-        if self.disk is None:
-            return {"ram": ram}
-        d = self.disk.stats
-        disk = {"entries": entries["disk"], "files": self.disk.num_files, "bytes": self.disk.file_bytes,
-                "budget_bytes": self.disk.budget_bytes, "writes": d.writes, "write_failures": d.write_failures,
-                "writes_skipped": d.writes_skipped, "load_failures": s.load_failures}  # fmt: skip
-        return {"ram": ram, "disk": disk}
+        return cache_stats(self.index, self.store, self.budget_bytes)
 
     # -- internals ----------------------------------------------------------------------------------
     def _remove_blob(self, blob_id: BlobId, reason: RemovalReason) -> None:
@@ -432,20 +368,6 @@ class PrefixCache:
         for blob_id in self.store.take_lost():
             if self.index.has_blob(blob_id):
                 self._remove_blob(blob_id, RemovalReason.CAPACITY)
-
-    def _publish(self, keys: list[BlockHash], now: float) -> None:
-        if self.mirror is None:
-            return
-        shared = []
-        for key in dict.fromkeys(keys):
-            entry = self.index.entry(key)
-            if entry is not None:
-                blob = self.index.blob(entry.blob_id)
-                shared.append(SharedEntry(key, entry.scope, entry.num_tokens, entry.ttl, entry.expires_at_s,
-                                          entry.owner, entry.label, self.locations.ref_of(entry.blob_id),
-                                          blob.num_tokens, blob.num_bytes))  # fmt: skip
-        directory = self.mirror.directory
-        self.mirror.call(lambda: directory.publish(shared, now))
 
     def _journal_entries(self, keys: list[BlockHash]) -> None:
         if self.disk is None:
@@ -458,10 +380,7 @@ class PrefixCache:
         if self.disk is not None and removed:
             self.disk.remove([key for key, _ in removed])
         if self.mirror is not None and removed:
-            mirror, directory = self.mirror, self.mirror.directory
-            reasons = [(key, self.locations.ref_of(blob), self.index.removal_reason(key) or RemovalReason.CAPACITY)
-                       for key, blob in removed]  # fmt: skip
-            mirror.call(lambda: directory.remove(reasons))
+            self.mirror.removed(self.index, removed)
         self.locations.settle()
 
     def _free(self, blob_ids: list[BlobId]) -> None:

@@ -17,10 +17,11 @@ from array import array
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
-from cachepoint.cache.directory import BlobRef, Directory, DirectoryUnavailable, Found, SharedEntry
+from cachepoint.cache.directory import BlobRef, Directory, DirectoryDown, DirectoryUnavailable, Found, SharedEntry
 from cachepoint.cache.disk import SnapshotRecord
 from cachepoint.cache.index import BlobId, Entry, PrefixIndex, RemovalReason
 from cachepoint.cache.keys import BlockHash
+from cachepoint.cache.planner import EntryView
 from cachepoint.cache.store import TieredStore
 from cachepoint.engine.protocol import Snapshot
 
@@ -101,6 +102,40 @@ class DirectoryMirror:
             log.warning("cache directory reachable again: sharing cache entries")
         self.available = True
         return result
+
+    # -- the cache's calls ------------------------------------------------------------------------
+    def view(
+        self, index: PrefixIndex, store: TieredStore, seed: BlockHash, keys: Sequence[BlockHash], now_s: float
+    ) -> tuple[EntryView, list[BlobId]]:
+        """The planner's view for one request's keys (the index, reconciled), and the blobs that freed."""
+        directory = self.directory
+        found = self.call(lambda: directory.lookup(keys))
+        scope_live = self.call(lambda: directory.scope_live(seed, now_s)) if found is not None else None
+        if found is None or scope_live is None:
+            return DirectoryDown(), []
+        freed, lost = self.reconcile(index, store, keys, found, now_s)
+        if lost:
+            self.call(lambda: directory.remove([(k, ref, RemovalReason.REPLICA_LOST) for k, ref in lost]))
+        return ScopeView(index, scope_live), freed
+
+    def publish(self, index: PrefixIndex, keys: Sequence[BlockHash], now_s: float) -> None:
+        shared = []
+        for key in dict.fromkeys(keys):
+            entry = index.entry(key)
+            if entry is not None:
+                blob = index.blob(entry.blob_id)
+                shared.append(SharedEntry(key, entry.scope, entry.num_tokens, entry.ttl, entry.expires_at_s,
+                                          entry.owner, entry.label, self.locations.ref_of(entry.blob_id),
+                                          blob.num_tokens, blob.num_bytes))  # fmt: skip
+        directory = self.directory
+        self.call(lambda: directory.publish(shared, now_s))
+
+    def removed(self, index: PrefixIndex, removed: Sequence[tuple[BlockHash, BlobId]]) -> None:
+        """Entries this gateway removed: gone from the directory too (unless written again there since)."""
+        reasons = [(key, self.locations.ref_of(blob), index.removal_reason(key) or RemovalReason.CAPACITY)
+                   for key, blob in removed]  # fmt: skip
+        directory = self.directory
+        self.call(lambda: directory.remove(reasons))
 
     # -- reconciling ------------------------------------------------------------------------------
     def reconcile(

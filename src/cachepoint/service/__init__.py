@@ -13,7 +13,8 @@ from cachepoint.service.calls import (
     Target,
     TextDelta,
 )
-from cachepoint.service.inference import InferenceService, Routing
+from cachepoint.service.inference import InferenceService
+from cachepoint.service.router import Routing
 
 __all__ = [
     "Completed",

@@ -14,11 +14,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import random
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TypeVar
 
 from cachepoint.accounting.usage import Usage
@@ -44,7 +43,6 @@ from cachepoint.models.catalog import Catalog
 from cachepoint.models.spec import ModelSpec
 from cachepoint.prompt.checkpoints import validate_checkpoints
 from cachepoint.prompt.render import render
-from cachepoint.routing.policy import Candidate, LoadGuard, Policy, choose, choose_replica
 from cachepoint.routing.pool import EnginePool
 from cachepoint.routing.profiles import ProfileStore
 from cachepoint.routing.regions import Region, RegionMap
@@ -63,25 +61,13 @@ from cachepoint.service.calls import (
 from cachepoint.service.cachecalls import CacheCalls
 from cachepoint.service.ledger import Ledger
 from cachepoint.service.offload import Offload
+from cachepoint.service.router import MAX_ATTEMPTS, Router, Routing, chain
 from cachepoint.service.targets import TargetResolver
 from cachepoint.types import Prompt, RegionId, SamplingParams, StopReason
 
 DEFAULT_MAX_TOKENS = 4096
 T = TypeVar("T")
-MAX_ATTEMPTS = 4  # replicas tried (or plans made again after a lost snapshot) before giving up
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Routing:
-    policy: Policy
-    guard: LoadGuard
-    rng: random.Random
-    per_profile: Mapping[str, Policy] = field(default_factory=dict)
-    replica: Policy = choose_replica  # within a Region
-
-    def policy_for(self, model_identifier: str) -> Policy:
-        return self.per_profile.get(model_identifier, self.policy)
 
 
 _STOP_REASONS = {
@@ -119,6 +105,7 @@ class InferenceService:
         self.clock = clock
         self.offload = offload or Offload()
         self._cache = CacheCalls(cache)
+        self.router = Router(self.pools, cache, self._cache, routing)
 
     async def open(self, request: InvocationRequest) -> PreparedCall:
         """Decode, resolve and render one call; a failure here is recorded and raised."""
@@ -215,8 +202,8 @@ class InferenceService:
         left (its entries go, `replica-lost`), and the client sees none of it."""
         tried: set[str] = set()
         for _ in range(MAX_ATTEMPTS):
-            region = await self._route(call)
-            replica = await self._replica(call, region, tried)
+            region = await self.router.region(call)
+            replica = await self.router.replica(call, region, tried)
             plan = await self._plan(call, region, replica)
             events = replica.runner.stream(self._job(call, plan, region))
             try:
@@ -224,7 +211,7 @@ class InferenceService:
             except (ReplicaUnavailable, SnapshotUnavailable) as error:
                 await events.aclose()
                 await self._cache.run(self.cache.release, plan)
-                await self._failed_replica(replica, plan, error)
+                await self.router.failed(replica, plan, error)
                 if isinstance(error, ReplicaUnavailable):
                     tried.add(replica.name)
                 continue
@@ -234,7 +221,7 @@ class InferenceService:
                 raise
             try:
                 yield Started(_usage(call, plan, num_output=0), plan, region.region_id, replica.name)
-                engine = self._resumable(call, region, replica, _chain(first, events), tried)
+                engine = self.router.resumable(call, region, replica, chain(first, events), tried)
                 async with aclosing(self._generate(call, plan, region.region_id, replica, engine)) as out:
                     async for event in out:
                         yield event
@@ -243,28 +230,18 @@ class InferenceService:
             return
         raise ServiceUnavailableError("No engine replica could take the request. Try again later.")
 
-    async def _failed_replica(self, replica: Replica, plan: CachePlan, error: Exception) -> None:
-        if isinstance(error, SnapshotUnavailable):
-            await self._cache.run(self.cache.discard, plan, error)
-            return
-        log.warning("engine replica %s failed (%s): marked down, its cache entries dropped", replica.name, error)
-        await self.replica_down(replica, str(error))
+    async def replica_down(self, replica: Replica, reason: str) -> None:
+        """A replica is gone (its health checks failed): see `Router.down`."""
+        await self.router.down(replica, reason)
 
     async def on_cache_thread(self, fn: Callable[..., T], *args: object) -> T:
         """Run `fn` where the cache's calls run (its own thread with a shared directory, else in place)."""
         return await self._cache.run(fn, *args)
 
-    async def replica_down(self, replica: Replica, reason: str) -> None:
-        """A replica is gone (a failed call or its health checks): no call goes to it, and the entries whose
-        bytes it held are dropped, so the misses that follow say `replica-lost`."""
-        replica.up, replica.down_reason = False, reason
-        if replica.holder:
-            await self._cache.run(self.cache.drop_holder, replica.holder)
-
     async def _plan(self, call: PreparedCall, region: Region, replica: Replica) -> CachePlan:
         """The cache plan, with a disk hit's snapshot read (and verified) in a thread; a snapshot that cannot
         serve its hit is dropped and the call planned again, so its checkpoints miss and say why."""
-        scope = self._scope(call, region, replica)
+        scope = self.router.scope(call, region, replica)
         plan = await self._cache.plan(self.cache.plan, scope, call.rendered, call.spec.caching)
         while plan.fetch_blob is not None:
             try:
@@ -278,43 +255,6 @@ class InferenceService:
                 raise
         return plan
 
-    async def _route(self, call: PreparedCall) -> Region:
-        """Choose the destination Region; a direct call has one candidate, its own Region."""
-        pool = self.pools[call.spec.engine]
-        up = [r for r in call.target.destinations if not r.down]
-        if not up:
-            raise ValidationError("None of the model's Regions is available.")
-        serving = [r for r in up if any(replica.up for replica in pool.replicas(r.region_id))]
-        up = serving or up  # with every replica down everywhere, the Region's own error says so
-        if len(up) == 1:  # nothing to rank: skip hashing the prompt once more for a cache lookup
-            return up[0]
-        candidates = []
-        for r in up:
-            match = await self._cache.run(self.cache.match, self._scope(call, r), call.rendered, call.spec.caching)
-            source, caches = r.region_id == call.ctx.region, r.caches(call.spec.model_id)
-            candidates.append(Candidate(r.region_id, pool.load(r.region_id), match.num_tokens, source, caches))
-        policy = self.routing.policy_for(call.target.identifier)
-        chosen = choose(policy, candidates, self.routing.guard, self.routing.rng)
-        return next(r for r in up if r.region_id == chosen.name)
-
-    async def _replica(self, call: PreparedCall, region: Region, tried: set[str]) -> Replica:
-        """Within the Region: the live replica holding the longest cached prefix, unless overloaded."""
-        live = [r for r in self.pools[call.spec.engine].replicas(region.region_id) if r.up and r.name not in tried]
-        if len(live) <= 1:
-            if not live:
-                raise ServiceUnavailableError("No engine replica of this Region is available. Try again later.")
-            return live[0]
-        match = await self._cache.run(self.cache.match, self._scope(call, region), call.rendered, call.spec.caching)
-        candidates = [Candidate(r.name, r.load, match.num_tokens if r.restores(match.holder) else 0) for r in live]
-        chosen = self.routing.replica(candidates, self.routing.guard, self.routing.rng)
-        return next(r for r in live if r.name == chosen.name)
-
-    def _scope(self, call: PreparedCall, region: Region, replica: Replica | None = None) -> CacheScope:
-        enabled = region.caches(call.spec.model_id)
-        fingerprint = self.pools[call.spec.engine].fingerprint
-        runs_on = replica.holder if replica is not None else ""
-        return CacheScope(call.ctx.account_id, region.region_id, call.spec.model_id, enabled, fingerprint, runs_on)
-
     def _job(self, call: PreparedCall, plan: CachePlan, region: Region) -> GenerateJob:
         return GenerateJob(
             call.rendered.tokens,
@@ -322,7 +262,7 @@ class InferenceService:
             plan.restore,
             plan.restore_tokens if plan.restore else 0,
             plan.capture_at,
-            salt=_salt(self._scope(call, region)),
+            salt=_salt(self.router.scope(call, region)),
         )
 
     async def _generate(
@@ -358,58 +298,6 @@ class InferenceService:
         yield Completed(replace(result, prefill=prefill, inference_region=region, replica=replica.name))
 
 
-    async def _resumable(
-        self,
-        call: PreparedCall,
-        region: Region,
-        replica: Replica,
-        events: AsyncGenerator[EngineEvent, None],
-        tried: set[str],
-    ) -> AsyncGenerator[EngineEvent, None]:
-        """The engine's events; if a remote replica dies mid-answer, the answer goes on from another replica: the
-        prompt and the tokens generated so far are its prompt (greedy output continues as it would have), and
-        the client sees one answer. Only with no replica left is the call lost."""
-        produced: list[int] = []
-        prefilled = False
-        for _ in range(MAX_ATTEMPTS):
-            try:
-                async with aclosing(events) as stream:
-                    async for event in stream:
-                        if isinstance(event, Prefilled):
-                            if prefilled:
-                                continue  # a continuation's prefill: the call's prompt was prefilled already
-                            prefilled = True
-                        elif isinstance(event, int):
-                            produced.append(event)
-                        yield event
-                return
-            except ReplicaUnavailable as error:
-                tried.add(replica.name)
-                await self._failed_replica(replica, CachePlan(), error)
-                try:
-                    replica = await self._replica(call, region, tried)
-                except ServiceUnavailableError:
-                    break
-                events = replica.runner.stream(_continuation(call, produced))
-        raise ServiceUnavailableError("The engine replica failed mid-response and no other could continue. Try again.")
-
-
-def _continuation(call: PreparedCall, produced: list[int]) -> GenerateJob:
-    remaining = (call.sampling.max_tokens or DEFAULT_MAX_TOKENS) - len(produced)
-    return GenerateJob(call.rendered.tokens + tuple(produced), replace(call.sampling, max_tokens=max(remaining, 1)))
-
-
-async def _chain(
-    first: EngineEvent | None, rest: AsyncGenerator[EngineEvent, None]
-) -> AsyncGenerator[EngineEvent, None]:
-    """The engine's events, the first of which may have been read already (closing this closes the stream)."""
-    try:
-        if first is not None:
-            yield first
-        async for event in rest:
-            yield event
-    finally:
-        await rest.aclose()
 
 
 def _salt(scope: CacheScope) -> str:
