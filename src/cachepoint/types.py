@@ -14,6 +14,7 @@ RequestId = NewType("RequestId", str)
 class Role(StrEnum):
     USER = "user"
     ASSISTANT = "assistant"
+    SYSTEM = "system"  # a system turn inside the conversation (Converse's `system` role)
 
 
 class Ttl(StrEnum):

@@ -17,12 +17,13 @@ from cachepoint.cache.disk import DiskTier
 from cachepoint.cache.snapfile import HEADER
 from cachepoint.cache.manager import PrefixCache
 from cachepoint.engine.fake import BYTES_PER_TOKEN
-from tests.api.wire import ACCESS_KEY, ASSISTANT_TAIL, SEPARATOR, USER_OPENER, Boto
+from tests.api.wire import ACCESS_KEY, ASSISTANT_TAIL, SEPARATOR, USER_OPENER, Boto, masked
 
 if TYPE_CHECKING:
     from httpx2 import Response  # what starlette's TestClient returns
 
 SONNET = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+SONNET_BASE = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 DOCUMENT = "0123456789" * 110
 QUESTION = "Q?"
 MAX_TOKENS = 8
@@ -185,11 +186,23 @@ def one_entry_stats(services: AppServices) -> dict[str, Any]:
 def test_dashboard_data_before_any_call(client: TestClient, fake_services: AppServices) -> None:
     empty_rows = ["hit_rate", "read", "write", "uncached", "cost", "savings", "ttft_cached", "ttft_cold"]
 
-    assert json_of(client.get("/dashboard/data")) == {
-        "series": {"minutes": [], "total": {row: [] for row in empty_rows}, "regions": {}},
+    body = json_of(client.get("/dashboard/data"))
+    masked(body["explorer"], "now", r"\d+\.\d+")
+    assert body == {
+        "series": {"minutes": [], "total": {row: [] for row in empty_rows}, "regions": {}, "replicas": {},
+                   "causes": {}, "idle_gaps": gaps(), "prefixes": {"saved": [], "lost": []}},
         "cache": empty_stats(fake_services),
         "cluster": one_process_cluster(),
+        "explorer": {"now": "<now>", "entries": []},
     }
+
+
+def gaps(under_5_min: tuple[int, int] = (0, 0)) -> list[dict[str, Any]]:
+    """The idle-gap rows: (returns, reads) within 5 minutes; none later."""
+    returns, reads = under_5_min
+    return [{"gap": "under 5 min", "returns": returns, "reads": reads, "hit_rate": reads / returns if returns else None},
+            {"gap": "5-60 min", "returns": 0, "reads": 0, "hit_rate": None},
+            {"gap": "over 60 min", "returns": 0, "reads": 0, "hit_rate": None}]  # fmt: skip
 
 
 def one_process_cluster() -> dict[str, Any]:
@@ -212,8 +225,16 @@ def test_dashboard_data_after_a_write_and_a_read(client: TestClient, runtime: Bo
     write_then_read(runtime)
 
     body = json_of(client.get("/dashboard/data"))
-
-    for series in [body["series"]["total"], body["series"]["regions"]["us-east-1"]]:
+    now = masked(body["explorer"], "now", r"\d+\.\d+")
+    [entry] = body["explorer"]["entries"]
+    prefix = masked(entry, "prefix", "[0-9a-f]{12}")
+    last_used = masked(entry, "last_used_s", r"\d+\.\d+")
+    assert now - 5 < last_used <= now and masked(entry, "expires_at_s", r"\d+\.\d+") == last_used + 300
+    account = fake_services.settings.account_for(ACCESS_KEY)
+    assert entry == {"prefix": "<prefix>", "region": "us-east-1", "holder": "", "account": account, "model": SONNET_BASE,
+                     "num_tokens": WRITTEN, "ttl": "5m", "expires_at_s": "<expires_at_s>", "last_used_s": "<last_used_s>",
+                     "hits": 1, "num_bytes": WRITTEN * BYTES_PER_TOKEN, "tier": "ram"}  # fmt: skip
+    for series in [body["series"]["total"], body["series"]["regions"]["us-east-1"], body["series"]["replicas"]["embedded"]]:
         for key in ("ttft_cached", "ttft_cold"):  # one call each: its time to first token, in ms
             [value] = series[key]
             assert isinstance(value, float) and value >= 0 and value.is_integer()
@@ -228,10 +249,15 @@ def test_dashboard_data_after_a_write_and_a_read(client: TestClient, runtime: Bo
         "ttft_cached": ["<ms>"],
         "ttft_cold": ["<ms>"],
     }
+    saved = {"prefix": prefix, "region": "us-east-1", "model": SONNET, "calls": 2,
+             "saved": pytest.approx(float(2 * UNCACHED_COST - WRITE_COST - READ_COST))}  # fmt: skip
     assert body == {
-        "series": {"minutes": [minute], "total": row, "regions": {"us-east-1": row}},
+        "series": {"minutes": [minute], "total": row, "regions": {"us-east-1": row}, "replicas": {"embedded": row},
+                   "causes": {"new": [1]}, "idle_gaps": gaps(under_5_min=(1, 1)),
+                   "prefixes": {"saved": [saved | {"lost": 0.0}], "lost": []}},
         "cache": one_entry_stats(fake_services),
         "cluster": one_process_cluster(),
+        "explorer": {"now": "<now>", "entries": [entry]},
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -67,3 +68,47 @@ def test_dashboard_charts_render_with_data(tmp_path: Path) -> None:
     for series, rgb in SERIES_RGB.items():
         painted = sum(1 for p in pixels if all(abs(a - b) < 12 for a, b in zip(p, rgb, strict=True)))
         assert painted > 150, f"{series} is not drawn ({painted} pixels)"
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by scripts/setup.sh")
+def test_the_cache_explorer_shows_live_entries_counting_down_miss_causes_and_idle_gaps(tmp_path: Path) -> None:
+    clock = FakeClock(start_s=1_763_700_000)
+    settings = Settings(
+        engines={"default": EngineSettings("default", kind="fake")},
+        logging=LoggingSettings(dir=tmp_path / "logs", fsync=False),
+        cache_max_bytes=12_000,  # two snapshots of ~1,230 tokens (4 bytes each): a third evicts the oldest
+        cache_disk_max_bytes=0,
+    )
+    services = build_services(settings, engine_factory=lambda _: FakeEngine(), clock=clock,
+                              profiles=ProfileStore(":memory:"))  # fmt: skip
+    with serve(services) as server:
+        runtime = boto3.client("bedrock-runtime", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="AKIDEXPLORE",
+                               aws_secret_access_key="x", config=Config(retries={"total_max_attempts": 1}))  # fmt: skip
+
+        def ask(document: str) -> str:
+            answer = runtime.converse(modelId="us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                                      system=[{"text": document}, {"cachePoint": {"type": "default"}}],
+                                      messages=[{"role": "user", "content": [{"text": "q"}]}])  # fmt: skip
+            outcome, _, _, *why = answer["ResponseMetadata"]["HTTPHeaders"]["x-cachepoint-cache"].split(":")
+            return ":".join([outcome, *why])
+
+        book = {name: f"book {name} " + "ledger " * 170 for name in "ABCD"}
+        assert [ask(book["A"]), ask(book["A"]), ask(book["B"])] == ["written:new", "hit:ram", "written:prefix-changed"]
+        clock.tick(301)
+        assert [ask(book["A"]), ask(book["C"]), ask(book["D"]), ask(book["A"])] == [
+            "written:expired", "written:prefix-changed", "written:prefix-changed", "written:evicted"]  # fmt: skip
+        assert ask("too short to cache") == "skipped-below-minimum"
+        first = browse(f"{server.url}/dashboard", tmp_path / "p1", "--dump-dom").stdout
+        clock.tick(100)
+        later = browse(f"{server.url}/dashboard", tmp_path / "p2", "--dump-dom").stdout
+
+    rows = r'<tr data-prefix="[0-9a-f]{12}"'
+    assert len(re.findall(rows, first)) == 2 and len(re.findall(rows, later)) == 2  # D and A, live
+    left_first = [int(s) for s in re.findall(r'class="left" data-expires="[\d.]+">(\d+) s<', first)]
+    left_later = [int(s) for s in re.findall(r'class="left" data-expires="[\d.]+">(\d+) s<', later)]
+    assert all(290 <= s <= 300 for s in left_first) and all(190 <= s <= 200 for s in left_later), (left_first, left_later)
+    for cause in ("new", "prefix-changed", "expired", "evicted", "below-minimum"):
+        assert f'data-cause="{cause}"' in first, cause
+    assert 'data-gap="under 5 min" data-returns="2" data-reads="1"' in first  # A read at once, A evicted and back
+    assert 'data-gap="5-60 min" data-returns="1" data-reads="0"' in first  # A expired after 301 s
+    assert first.count("<tr data-saved-prefix=") >= 1 and first.count("<tr data-lost-prefix=") >= 2

@@ -76,7 +76,7 @@ def test_records_and_metrics_agree_with_the_responses(logged: tuple[LiveServer, 
         "max_tokens": 5,
         "messages": [{"role": "user", "content": "x" * 3000}],
     }
-    invoked = runtime.invoke_model(modelId=SONNET, body=json.dumps(big))
+    invoked = runtime.invoke_model(modelId=SONNET, body=json.dumps(big), requestMetadata=json.dumps({"team": "red"}))
     body = json.loads(invoked["body"].read())
     usages.append(("InvokeModel", invoked["ResponseMetadata"]["RequestId"], {"inputTokens": body["usage"]["input_tokens"],
                    "outputTokens": body["usage"]["output_tokens"]}))  # fmt: skip
@@ -99,6 +99,7 @@ def test_records_and_metrics_agree_with_the_responses(logged: tuple[LiveServer, 
     assert first["requestMetadata"] == {"team": "blue"} and first["cachepoint"]["checkpoints"][0].startswith("written:")
     assert first["input"]["inputBodyJson"]["system"][1] == CP
     assert records[usages[2][1]]["output"]["outputBodyJson"]["usage"] == usages[2][2]  # the stream's aggregate
+    assert records[usages[3][1]]["requestMetadata"] == {"team": "red"}  # InvokeModel's metadata header
     failed = next(r for r in records.values() if "errorCode" in r)
     assert failed["errorCode"] == "ValidationException" and failed["operation"] == "Converse"
 
@@ -118,6 +119,8 @@ def test_records_and_metrics_agree_with_the_responses(logged: tuple[LiveServer, 
     )
     assert samples[("TimeToFirstToken_count", SONNET)] == 1  # streaming calls only
     assert any(name == "cachepoint_cache_bytes" and value > 0 for (name, _), value in samples.items())
+    with pytest.raises(runtime.exceptions.ValidationException, match="X-Amzn-Bedrock-Request-Metadata header must"):
+        runtime.invoke_model(modelId=SONNET, body=json.dumps(big), requestMetadata='{"team": ["not", "a string"]}')
 
 
 def test_large_bodies_are_offloaded_and_text_delivery_can_be_off(tmp_path: Path) -> None:

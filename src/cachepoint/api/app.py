@@ -75,10 +75,16 @@ async def dashboard(request: Request) -> Response:
     return HTMLResponse(page)
 
 
+EXPLORER_ENTRIES = 200  # the most recently used live entries the explorer lists
+
+
 async def dashboard_data(request: Request) -> Response:
     services = services_of(request)
-    body = {"series": services.telemetry.history.series(), "cache": asdict(services.inference.cache.stats()),
-            "cluster": await cluster_view(services.inference, services.settings.node_name)}  # fmt: skip
+    inference = services.inference
+    entries = await inference.on_cache_thread(inference.cache.entries, EXPLORER_ENTRIES)
+    body = {"series": services.telemetry.history.series(), "cache": asdict(inference.cache.stats()),
+            "cluster": await cluster_view(inference, services.settings.node_name),
+            "explorer": {"now": services.clock.now_s(), "entries": [asdict(e) for e in entries]}}  # fmt: skip
     return JSONResponse(body)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -51,12 +51,16 @@ def call_context(request: Request) -> CallContext:
 
 
 async def invocation(
-    request: Request, operation: Operation, model_id: str, decode: Decoder, log_output: LogOutput | None = None
+    request: Request,
+    operation: Operation,
+    model_id: str,
+    decode: Decoder,
+    log_output: LogOutput | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> InvocationRequest:
     body = await request.body()
-    if log_output is None:
-        return InvocationRequest(call_context(request), operation, model_id, body, decode)
-    return InvocationRequest(call_context(request), operation, model_id, body, decode, log_output)
+    output = log_output or (lambda result: None)
+    return InvocationRequest(call_context(request), operation, model_id, body, decode, output, metadata)
 
 
 async def decoded_body(request: Request, decode: Callable[[bytes], T]) -> T:

@@ -43,7 +43,8 @@ def _constraint(e: Any) -> str:
     if kind in ("less_than_equal", "less_than"):
         return f"Member must have value less than or equal to {_number(ctx.get('le', ctx.get('lt')))}"
     if kind == "literal_error":
-        return f"Member must satisfy enum value set: [{ctx.get('expected', '').replace(chr(39), '')}]"
+        values = ctx.get("expected", "").replace("'", "").replace(" or ", ", ")  # pydantic: "'a', 'b' or 'c'"
+        return f"Member must satisfy enum value set: [{values}]"
     if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
         bound = "greater" if kind.endswith("too_short") else "less"
         return f"Member must have length {bound} than or equal to {ctx.get('min_length', ctx.get('max_length'))}"

@@ -73,6 +73,12 @@ class Entry:
     blob_id: BlobId
     owner: AccountId
     label: str = ""  # the Region, for per-Region figures
+    model: str = ""
+    hits: int = 0
+
+    @property
+    def last_used_s(self) -> float:
+        return self.expires_at_s - self.ttl.seconds
 
 
 @dataclass
@@ -83,6 +89,7 @@ class Blob:
     owner: AccountId
     refs: int = 0
     label: str = ""
+    model: str = ""
 
 
 @dataclass
@@ -104,7 +111,8 @@ class PrefixIndex:
         self._deadlines: list[tuple[float, BlockHash]] = []  # heap; stale items skipped lazily
         self._blobs: dict[BlobId, Blob] = {}
         self._scopes: dict[BlockHash, set[BlockHash]] = {}
-        self._tombstones: OrderedDict[BlockHash, RemovalReason] = OrderedDict()
+        # why an entry went, and when it was last used (the idle gap of a later miss on it)
+        self._tombstones: OrderedDict[BlockHash, tuple[RemovalReason, float | None]] = OrderedDict()
         # Pins count per key, not per Entry: a request in flight may see its entry replaced (the same prefix
         # written again by a concurrent request) or expire and be written again; its unpin then releases
         # whichever entry holds the key, which stays protected from capacity until then, as the old one was.
@@ -121,7 +129,12 @@ class PrefixIndex:
         return entry if entry is not None and now_s < entry.expires_at_s else None
 
     def removal_reason(self, key: BlockHash) -> RemovalReason | None:
-        return self._tombstones.get(key)
+        found = self._tombstones.get(key)
+        return found[0] if found else None
+
+    def last_used_before_removal(self, key: BlockHash) -> float | None:
+        found = self._tombstones.get(key)
+        return found[1] if found else None
 
     def scope_has_entries(self, scope: BlockHash) -> bool:
         return bool(self._scopes.get(scope))
@@ -182,10 +195,12 @@ class PrefixIndex:
         return dict(entries), dict(sizes)
 
     # -- mutations ------------------------------------------------------------------------------
-    def new_blob(self, num_tokens: int, num_bytes: int, owner: AccountId, label: str = "") -> BlobId:
+    def new_blob(
+        self, num_tokens: int, num_bytes: int, owner: AccountId, label: str = "", model: str = ""
+    ) -> BlobId:
         blob_id = BlobId(self._next_blob_id)
         self._next_blob_id += 1
-        self._blobs[blob_id] = Blob(blob_id, num_tokens, num_bytes, owner, label=label)
+        self._blobs[blob_id] = Blob(blob_id, num_tokens, num_bytes, owner, label=label, model=model)
         self.num_bytes += num_bytes
         totals = self._owners.setdefault(owner, OwnerTotals())
         totals.num_blobs += 1
@@ -202,7 +217,7 @@ class PrefixIndex:
         blob.refs += 1  # before dropping a replaced entry, which may share this blob
         freed = self._drop(key) if key in self._entries else []
         expires_at_s = now_s + ttl.seconds
-        entry = Entry(key, scope, num_tokens, ttl, expires_at_s, blob_id, blob.owner, label=blob.label)
+        entry = Entry(key, scope, num_tokens, ttl, expires_at_s, blob_id, blob.owner, blob.label, blob.model)
         self._entries[key] = entry
         self._lru[key] = None
         self._scopes.setdefault(scope, set()).add(key)
@@ -221,6 +236,9 @@ class PrefixIndex:
         entry.blob_id = blob_id
         self._blobs[blob_id].refs += 1
         return self._release_blob(old)
+
+    def count_hit(self, key: BlockHash) -> None:
+        self._entries[key].hits += 1
 
     def touch(self, key: BlockHash, now_s: float) -> None:
         """A hit: the TTL restarts from now (free refresh) and the entry becomes most recently used."""
@@ -330,12 +348,12 @@ class PrefixIndex:
         self.stats.removals[reason] += 1
         if reason is RemovalReason.QUOTA:
             self.stats.quota_removals_by_owner[self._entries[key].owner] += 1
-        self._tombstone(key, reason)
+        self._tombstone(key, reason, self._entries[key].last_used_s)
         self._removed.append((key, self._entries[key].blob_id))
         return self._drop(key)
 
-    def _tombstone(self, key: BlockHash, reason: RemovalReason) -> None:
-        self._tombstones[key] = reason
+    def _tombstone(self, key: BlockHash, reason: RemovalReason, last_used_s: float | None = None) -> None:
+        self._tombstones[key] = (reason, last_used_s)
         if len(self._tombstones) > MAX_TOMBSTONES:
             self._tombstones.popitem(last=False)
 

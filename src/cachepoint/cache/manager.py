@@ -12,9 +12,8 @@ cache's own thread (`blocking`). "now" is read once per operation from the injec
 Replicas: a snapshot held by another process (a `cachepoint node`) is a marker naming its holder; a hit on
 it is restored only on that replica (`CacheScope.runs_on`); on any other (the load guard sent the call
 there) it is recomputed, billed as the read Bedrock's Region cache would give, reported `recomputed`, and
-captured there: the entry moves to the less loaded replica, which serves the next reads.
-
-Per-account shares of the budget (`max_account_share`): the rules are in `index.py`; `commit` applies them.
+captured there: the entry moves to the less loaded replica, which serves the next reads. Per-account shares of
+the budget (`max_account_share`): the rules are in `index.py`; `commit` applies them.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from cachepoint.cache.plan import (
     CachePlan,
     CacheScope,
     CacheStats,
+    LiveEntry,
     Match,
     MissCause,
     Outcome,
@@ -44,7 +44,7 @@ from cachepoint.cache.mirror import DirectoryMirror, Locations
 from cachepoint.cache.planner import Decision, EntryView, Hit, decide, disabled_reports, longest_hit
 from cachepoint.cache.recovery import rebuild
 from cachepoint.cache.snapfile import Unreadable
-from cachepoint.cache.stats import cache_stats
+from cachepoint.cache.stats import cache_stats, live_entries, prefix_of, reuse_gaps
 from cachepoint.cache.store import TieredStore
 from cachepoint.clock import Clock
 from cachepoint.engine.protocol import Prefilled, Snapshot
@@ -70,6 +70,7 @@ class _Handle:
     account: AccountId
     fingerprint: str
     tokens: tuple[int, ...]
+    model: str = ""
     moves: bool = False  # the hit is held by another replica: this one recomputes it and keeps a copy
 
 
@@ -133,7 +134,7 @@ class PrefixCache:
         hit = decision.hit  # a recomputed hit whose bytes are in RAM is held by another replica: it moves
         moves = tier is Tier.RECOMPUTED and hit is not None and self.store.get(hit.blob_id) is not None
         handle = _Handle(seed, keys, decision, scope.region, scope.account_id, scope.fingerprint, rendered.tokens,
-                         moves)  # fmt: skip
+                         scope.model_id, moves)  # fmt: skip
         plan = self._plan_from(decision, handle, now, tier)
         self._journal_removals()
         return plan
@@ -182,7 +183,9 @@ class PrefixCache:
     def _plan_from(self, decision: Decision, handle: _Handle, now: float, tier: Tier) -> CachePlan:
         restore, restore_tokens, fetch = None, 0, None
         reports = decision.reports
+        reuse = tuple(reuse_gaps(decision, handle.keys, self.index, now))
         if decision.hit is not None:
+            self.index.count_hit(decision.hit.key)
             self.index.touch(decision.hit.key, now)
             self._touch_ancestors(handle, decision.hit.block_index, now)
             self.index.pin(decision.hit.key)
@@ -204,6 +207,8 @@ class PrefixCache:
             reports=reports,
             handle=handle,
             fetch_blob=fetch,
+            prefix=prefix_of(decision),
+            reuse=reuse,
         )
 
     def _touch_ancestors(self, handle: _Handle, hit_block: int, now: float) -> None:
@@ -217,8 +222,7 @@ class PrefixCache:
         if self.disk is not None:
             self.disk.touch(deadlines)
         if self.mirror is not None and deadlines:
-            directory = self.mirror.directory
-            self.mirror.call(lambda: directory.refresh(deadlines, now))
+            self.mirror.refresh(deadlines, now)
 
     # -- the disk tier's part -----------------------------------------------------------------------
     def fetch(self, plan: CachePlan) -> CachePlan:
@@ -254,10 +258,8 @@ class PrefixCache:
             if self.index.has_blob(blob):
                 self._remove_blob(blob, RemovalReason.REPLICA_LOST)
         self._journal_removals()
-        if self.mirror is None:
-            return
-        directory = self.mirror.directory
-        self.mirror.call(lambda: directory.drop_holder(holder, RemovalReason.REPLICA_LOST))
+        if self.mirror is not None:
+            self.mirror.drop_holder(holder)
 
     def recover(self, fingerprints: Collection[str]) -> Recovery | None:
         """Rebuild the index from the disk tier's manifest, then start its writer. Before serving."""
@@ -284,7 +286,8 @@ class PrefixCache:
         snapshot = snapshots[-1]
         if not self._fits(snapshot, handle.account):
             return
-        blob_id = self.index.new_blob(snapshot.num_tokens, snapshot.num_bytes, handle.account, handle.region)
+        blob_id = self.index.new_blob(snapshot.num_tokens, snapshot.num_bytes, handle.account, handle.region,
+                                      handle.model)  # fmt: skip
         record = SnapshotRecord(blob_id, snapshot.num_tokens, snapshot.num_bytes, snapshot.nominal_bytes is not None,
                                 handle.fingerprint, handle.account, handle.region)  # fmt: skip
         if snapshot.holder:
@@ -314,16 +317,13 @@ class PrefixCache:
 
     def _fits(self, snapshot: Snapshot, account: AccountId) -> bool:
         """Whether the snapshot may be stored at all; says why not, since the request was billed a write."""
-        if snapshot.num_bytes > self.budget_bytes:
-            log.warning("snapshot of %d bytes exceeds the cache budget of %d bytes; not stored",
-                        snapshot.num_bytes, self.budget_bytes)  # fmt: skip
-            return False
-        if snapshot.num_bytes > self.limit_bytes(account):
+        size, budget, share = snapshot.num_bytes, self.budget_bytes, self.share_bytes
+        if size > budget:
+            log.warning("snapshot of %d bytes exceeds the cache budget of %d bytes; not stored", size, budget)
+        elif size > self.limit_bytes(account):
             log.warning("snapshot of %d bytes exceeds account %s's share of the cache (%g of %d = %d bytes) while "
-                        "other accounts hold entries; not stored", snapshot.num_bytes, account,
-                        self.max_account_share, self.budget_bytes, self.share_bytes)  # fmt: skip
-            return False
-        return True
+                        "other accounts hold entries; not stored", size, account, self.max_account_share, budget, share)
+        return size <= self.limit_bytes(account)
 
     def _rehome_chain(
         self, handle: _Handle, blob_id: BlobId, num_tokens: int, now: float
@@ -341,8 +341,8 @@ class PrefixCache:
         return freed, moved
 
     def resize(self, budget_bytes: int) -> None:
-        """Change the byte budget (and so every share); evicts at once if the live snapshots no longer fit.
-        Accounts left over their smaller share are trimmed lazily, as after a second account appears."""
+        """A new budget (and shares): evicts at once if the live snapshots no longer fit; accounts left over their
+        smaller share are trimmed lazily, as after a second account appears."""
         self.budget_bytes = budget_bytes
         self._free(self.index.evict_to(budget_bytes, self.share_bytes))
         self._journal_removals()
@@ -360,7 +360,9 @@ class PrefixCache:
     def stats(self) -> CacheStats:
         return cache_stats(self.index, self.store, self.budget_bytes)
 
-    # -- internals ----------------------------------------------------------------------------------
+    def entries(self, limit: int) -> list[LiveEntry]:
+        return live_entries(self.index, self.store, self.clock.now_s(), limit)
+
     def _remove_blob(self, blob_id: BlobId, reason: RemovalReason) -> None:
         self._free(self.index.remove_blob(blob_id, reason))
 

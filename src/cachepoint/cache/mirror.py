@@ -130,6 +130,14 @@ class DirectoryMirror:
         directory = self.directory
         self.call(lambda: directory.publish(shared, now_s))
 
+    def refresh(self, deadlines: Sequence[tuple[BlockHash, float]], now_s: float) -> None:
+        directory = self.directory
+        self.call(lambda: directory.refresh(deadlines, now_s))
+
+    def drop_holder(self, holder: str) -> None:
+        directory = self.directory
+        self.call(lambda: directory.drop_holder(holder, RemovalReason.REPLICA_LOST))
+
     def removed(self, index: PrefixIndex, removed: Sequence[tuple[BlockHash, BlobId]]) -> None:
         """Entries this gateway removed: gone from the directory too (unless written again there since)."""
         reasons = [(key, self.locations.ref_of(blob), index.removal_reason(key) or RemovalReason.CAPACITY)

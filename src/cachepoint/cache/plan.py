@@ -104,6 +104,8 @@ class CachePlan:
     reports: tuple[CheckpointReport, ...] = ()
     handle: object = field(default=None, compare=False, repr=False)  # the cache's own bookkeeping
     fetch_blob: int | None = None  # the hit's bytes are on disk: `fetch` reads them before the engine runs
+    prefix: str = ""  # a short fingerprint of the deepest prefix read or written (the explorer's row)
+    reuse: tuple[tuple[float, bool], ...] = ()  # (seconds idle since the prefix's last use, read or not)
 
     @property
     def tier(self) -> Tier | None:
@@ -116,6 +118,24 @@ class Match:
 
     num_tokens: int = 0
     holder: str = ""
+
+
+@dataclass(frozen=True)
+class LiveEntry:
+    """One live entry as the cache explorer shows it."""
+
+    prefix: str  # short fingerprint of its key
+    region: str
+    holder: str  # "" = this process
+    account: str
+    model: str
+    num_tokens: int
+    ttl: str
+    expires_at_s: float
+    last_used_s: float
+    hits: int
+    num_bytes: int
+    tier: str  # ram, disk, or replica (bytes on another process)
 
 
 @dataclass(frozen=True)
@@ -157,6 +177,10 @@ class PromptCache(Protocol):
 
     def stats(self) -> CacheStats: ...
 
+    def entries(self, limit: int) -> list[LiveEntry]:
+        """The most recently used live entries, at most `limit`."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -193,6 +217,9 @@ class NullCache:
 
     def stats(self) -> CacheStats:
         return CacheStats()
+
+    def entries(self, limit: int) -> list[LiveEntry]:
+        return []
 
     def close(self) -> None:
         pass

@@ -75,6 +75,11 @@ class TieredStore:
                 self.ram.touch(blob_id)
             return held
 
+    def peek(self, blob_id: BlobId) -> Held | None:
+        """The snapshot if it is in RAM, leaving its recency alone (for figures, not for use)."""
+        with self._lock:
+            return self._held.get(blob_id)
+
     def on_disk(self, blob_id: BlobId) -> bool:
         with self._lock:
             return blob_id in self._on_disk

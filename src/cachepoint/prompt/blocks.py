@@ -49,6 +49,11 @@ def tool_result_block(
     return Block(BlockKind.TOOL_RESULT, text, checkpoint)
 
 
+def tool_change_block(change: str, name: str, checkpoint: Checkpoint | None = None) -> Block:
+    """A tool made available or withdrawn mid-conversation (Converse `toolAddition` / `toolRemoval`)."""
+    return Block(BlockKind.TEXT, f"<tool_change {change}>{name}</tool_change>", checkpoint)
+
+
 def image_block(media_type: str, checkpoint: Checkpoint | None = None) -> Block:
     # The local models are text-only: the image is named, not seen.
     return Block(BlockKind.IMAGE, f"[image: {media_type}]", checkpoint)

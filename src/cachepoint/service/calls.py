@@ -78,6 +78,7 @@ class Decoded:
     model: str | None = None
     stream: bool = False
     rejected: CachepointError | None = None
+    service_tier: str | None = None  # Converse `serviceTier.type`, echoed in the response
 
 
 Decoder = Callable[[bytes], Decoded]
@@ -92,6 +93,7 @@ class InvocationRequest:
     body: bytes
     decode: Decoder  # a module-level function: it may run in another process
     log_output: LogOutput = field(default=lambda result: None)  # the log's outputBodyJson for a result
+    request_metadata: Mapping[str, str] | None = None  # InvokeModel's metadata header (Converse's is in the body)
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ class Result:
     spec: ModelSpec
     prefill: Prefilled | None = None
     replica: str = ""
+    service_tier: str | None = None
 
     @property
     def physical(self) -> str | None:

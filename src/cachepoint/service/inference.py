@@ -295,7 +295,8 @@ class InferenceService:
             first_token_s = first_token_s or time.perf_counter()
             yield TextDelta(tail)
         result = _result(call, plan, text, num_output, finish, first_token_s)
-        yield Completed(replace(result, prefill=prefill, inference_region=region, replica=replica.name))
+        yield Completed(replace(result, prefill=prefill, inference_region=region, replica=replica.name,
+                                service_tier=call.decoded.service_tier))  # fmt: skip
 
 
 

@@ -6,10 +6,12 @@ call's stream (success), and a stream abandoned by its client. Recording never f
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from cachepoint.accounting.pricing import cost_usd, uncached_cost_usd
+from cachepoint.cache.plan import MissCause, Outcome
 from cachepoint.errors import CachepointError, ClientDisconnectedError
 from cachepoint.service.calls import Decoded, InvocationRequest, PreparedCall, Result, Target
 from cachepoint.telemetry.records import Invocation
@@ -54,6 +56,10 @@ class Ledger:
             "streaming": call.streaming,
             "engine_cached_tokens": result.prefill.engine_cached_tokens if result.prefill else None,
             "physical": result.physical,
+            "replica": result.replica,
+            "prefix": result.plan.prefix,
+            "reuse": result.plan.reuse,
+            "lost_usd": _lost(call, result),
         }
         self.telemetry.record(Invocation(**fields))
 
@@ -73,7 +79,7 @@ def _invocation(request: InvocationRequest, started_s: float, model_id: str, bod
         "model_id": model_id,
         "input_body": body,
         "input_bytes": request.body,
-        "request_metadata": _metadata(body),
+        "request_metadata": _metadata(body) or _header_metadata(request),
     }
 
 
@@ -83,6 +89,27 @@ def _costs(call: PreparedCall, result: Result) -> tuple[Decimal | None, Decimal 
         return None, None
     factor = call.target.price_factor
     return cost_usd(result.usage, prices, factor), uncached_cost_usd(result.usage, prices, factor)
+
+
+LOST_CAUSES = frozenset(c for c in MissCause if c is not MissCause.NEW)  # writes where a read was possible
+
+
+def _lost(call: PreparedCall, result: Result) -> Decimal | None:
+    """Money lost to misses: a write whose prefix had been cached (expired, evicted, changed, lost…), priced
+    against the read it would have been."""
+    prices, usage = call.spec.prices, result.usage
+    if prices is None or not usage.cache_write_tokens:
+        return None
+    if not any(r.cause in LOST_CAUSES for r in result.plan.reports if r.outcome is Outcome.WRITTEN):
+        return Decimal(0)
+    as_read = replace(usage, cache_read_tokens=usage.cache_read_tokens + usage.cache_write_tokens,
+                      cache_write_5m_tokens=0, cache_write_1h_tokens=0)  # fmt: skip
+    factor = call.target.price_factor
+    return cost_usd(usage, prices, factor) - cost_usd(as_read, prices, factor)
+
+
+def _header_metadata(request: InvocationRequest) -> dict[str, str] | None:
+    return dict(request.request_metadata) if request.request_metadata else None
 
 
 def _metadata(body: Any) -> dict[str, str] | None:

@@ -46,6 +46,10 @@ class Invocation:
     physical: str | None = None  # where that reuse parted from Bedrock's accounting (see service.calls.Result)
     input_bytes: bytes | None = None  # the body as received: a large one is offloaded as is, never re-encoded
     resolved_model: bool = True  # False: the identifier named no model (kept out of metric labels)
+    replica: str = ""  # the engine replica that served it
+    prefix: str = ""  # short fingerprint of the deepest prefix read or written
+    reuse: tuple[tuple[float, bool], ...] = ()  # idle seconds before a prefix came back, and whether it was read
+    lost_usd: Decimal | None = None  # what the writes cost beyond reads, where the prefix had been cached before
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from cachepoint.types import SamplingParams
 def _converse(data: Any) -> Decoded:
     body = parse(ConverseRequest, data, coral_message)
     sampling = converse.to_sampling(body.inferenceConfig, body.additionalModelRequestFields)
-    return Decoded(converse.to_prompt(body), sampling, data)
+    tier = body.serviceTier.type if body.serviceTier is not None else None
+    return Decoded(converse.to_prompt(body), sampling, data, service_tier=tier)
 
 
 def _invoke(data: Any) -> Decoded:

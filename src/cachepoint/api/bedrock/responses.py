@@ -18,7 +18,12 @@ def converse_body(result: Result) -> dict[str, Any]:
         "stopReason": result.stop_reason.value,
         "usage": converse_usage(result.usage),
         "metrics": {"latencyMs": result.latency_ms},
-    }
+    } | service_tier(result)
+
+
+def service_tier(result: Result) -> dict[str, Any]:
+    """The request's `serviceTier`, echoed (Converse's body and ConverseStream's metadata event)."""
+    return {"serviceTier": {"type": result.service_tier}} if result.service_tier else {}
 
 
 def anthropic_message_body(

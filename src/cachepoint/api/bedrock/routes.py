@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from cachepoint.accounting.usage import invoke_headers
 from cachepoint.api.bedrock import decode
-from cachepoint.api.bedrock.headers import echoed_headers
+from cachepoint.api.bedrock.headers import echoed_headers, request_metadata
 from cachepoint.api.bedrock.responses import anthropic_message_body, cache_header, converse_body, new_message_id
 from cachepoint.api.bedrock.streams import converse_stream_op, invoke_stream_op
 from cachepoint.api.common import invocation, services_of
@@ -57,7 +57,7 @@ async def invoke_op(request: Request, model_id: str) -> Response:
     def body_of(result: Result) -> dict[str, object]:
         return anthropic_message_body(result, result.spec, message_id=message_id)
 
-    req = await invocation(request, Operation.INVOKE, model_id, decode.invoke_body, body_of)
+    req = await invocation(request, Operation.INVOKE, model_id, decode.invoke_body, body_of, request_metadata(request))
     result = await inference.complete(await inference.open(req))
     headers = _headers(request, result) | invoke_headers(result.usage, result.latency_ms) | echoed
     return JSONResponse(body_of(result), headers=headers)

@@ -16,8 +16,12 @@ class _Wire(BaseModel):
 
 
 class MessageIn(_Wire):
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "system"]
     content: list[dict[str, Any]]
+
+
+class ServiceTierIn(_Wire):
+    type: Literal["priority", "default", "flex", "reserved"]
 
 
 class ToolConfigIn(_Wire):
@@ -39,6 +43,7 @@ class ConverseRequest(_Wire):
     inferenceConfig: InferenceConfigIn | None = None
     additionalModelRequestFields: dict[str, Any] | None = None
     requestMetadata: dict[str, str] | None = None
+    serviceTier: ServiceTierIn | None = None
 
 
 class ConverseInput(_Wire):

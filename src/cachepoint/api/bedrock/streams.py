@@ -18,8 +18,14 @@ from starlette.responses import Response
 from cachepoint.accounting.usage import converse_usage
 from cachepoint.api.anthropic.events import MessageShape, anthropic_events
 from cachepoint.api.bedrock import decode
-from cachepoint.api.bedrock.headers import echoed_headers
-from cachepoint.api.bedrock.responses import converse_body, new_message_id, offers_one_hour, plan_headers
+from cachepoint.api.bedrock.headers import echoed_headers, request_metadata
+from cachepoint.api.bedrock.responses import (
+    converse_body,
+    new_message_id,
+    offers_one_hour,
+    plan_headers,
+    service_tier,
+)
 from cachepoint.api.common import invocation, services_of
 from cachepoint.api.errors import request_id_of, stream_exception_payload
 from cachepoint.api.eventstream import event_frame, exception_frame
@@ -51,6 +57,7 @@ async def _converse_frames(
                 yield event_frame("contentBlockStop", {"contentBlockIndex": 0})
                 yield event_frame("messageStop", {"stopReason": result.stop_reason.value})
                 metadata = {"usage": converse_usage(result.usage), "metrics": {"latencyMs": result.latency_ms}}
+                metadata |= service_tier(result)
                 yield event_frame("metadata", metadata)
 
 
@@ -62,7 +69,8 @@ async def invoke_stream_op(request: Request, model_id: str) -> Response:
     def logged(result: Result) -> list[dict[str, Any]]:
         return chunks
 
-    req = await invocation(request, Operation.INVOKE_STREAM, model_id, decode.invoke_body, logged)
+    metadata = request_metadata(request)
+    req = await invocation(request, Operation.INVOKE_STREAM, model_id, decode.invoke_body, logged, metadata)
     call = await inference.open(req)
     shape = MessageShape(new_message_id(), call.spec.response_model_name, offers_one_hour(call.spec), True)
     late: dict[str, str] = {}

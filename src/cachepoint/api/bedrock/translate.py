@@ -31,6 +31,7 @@ MUST_ALTERNATE = (
 def to_prompt(request: ConverseRequest | ConverseInput) -> Prompt:
     _check_roles(request.messages)
     tools = request.toolConfig.tools if request.toolConfig else []
+    _check_tool_references(request.messages, {_tool_name(t) for t in tools})
     return Prompt(
         tools=_container(tools, "tools", "toolConfig/tools", _tool),
         system=_container(request.system or [], "system", "system", _system_block),
@@ -53,9 +54,11 @@ def to_sampling(config: InferenceConfigIn | None, extra: dict[str, Any] | None) 
 
 
 def _check_roles(messages: list[MessageIn]) -> None:
+    """User and assistant alternate; `system` messages (botocore's newest model) sit between them anywhere
+    after the first user message and do not count as a turn."""
     if not messages or messages[0].role != "user":
         raise ValidationError(MUST_START_WITH_USER)
-    for previous, current in pairwise(messages):
+    for previous, current in pairwise(m for m in messages if m.role != "system"):
         if previous.role == current.role:
             raise ValidationError(MUST_ALTERNATE)
     for i, message in enumerate(messages):
@@ -108,6 +111,39 @@ def _cache_point_ttl(marker: Any, where: str) -> Ttl:
             "constraint: Member must satisfy enum value set: [5m, 1h]"
         )
     return Ttl(ttl)
+
+
+def _tool_name(item: dict[str, Any]) -> str | None:
+    spec = item.get("toolSpec") if isinstance(item, dict) else None
+    return spec.get("name") if isinstance(spec, dict) and isinstance(spec.get("name"), str) else None
+
+
+def _check_tool_references(messages: list[MessageIn], declared: set[str | None]) -> None:
+    """`toolAddition` / `toolRemoval` name a tool of the top-level tool configuration (botocore's model)."""
+    for i, message in enumerate(messages):
+        for j, item in enumerate(message.content):
+            for member in TOOL_CHANGES:
+                if member in item:
+                    name = _tool_reference(item[member], f"messages.{i}.content.{j}.{member}")
+                    if name not in declared:
+                        raise ValidationError(
+                            f"The tool {name} referenced at messages.{i}.content.{j}.{member} is not declared "
+                            "in toolConfig. Declare it in toolConfig.tools and try again."
+                        )
+
+
+def _tool_reference(value: Any, path: str) -> str:
+    name = b.text_of(b.obj(b.obj(value, path).get("tool"), f"{path}.tool").get("name"), f"{path}.tool.name")
+    if not name:
+        raise ValidationError(f"{path}.tool.name: Field required")
+    return name
+
+
+def _tool_change(member: str) -> _Convert:
+    def convert(value: Any, path: str) -> Block:
+        return b.tool_change_block(TOOL_CHANGES[member], _tool_reference(value, f"{path}.{member}"))
+
+    return convert
 
 
 def _tool(item: dict[str, Any], path: str) -> Block:
@@ -186,7 +222,10 @@ def _document(value: Any, path: str) -> Block:
     return b.document_block(str(value.get("name", "document")), text)
 
 
+TOOL_CHANGES = {"toolAddition": "added", "toolRemoval": "removed"}
 _CONTENT_MEMBERS: dict[str, _Convert] = {
+    "toolAddition": _tool_change("toolAddition"),
+    "toolRemoval": _tool_change("toolRemoval"),
     "text": _text,
     "toolUse": _tool_use,
     "toolResult": _tool_result,
