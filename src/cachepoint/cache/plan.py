@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -46,6 +46,7 @@ class MissCause(StrEnum):
     TOKEN_MISMATCH = "token-mismatch"  # its snapshot's stored tokens differ from the request's
     REPLICA_LOST = "replica-lost"  # the engine replica holding its snapshot died or lost it
     DIRECTORY_DOWN = "directory-down"  # the shared cache directory was unreachable: planned cold
+    REGION_SWITCH = "region-switch"  # another destination Region of the profile holds this prefix
 
 
 class Tier(StrEnum):
@@ -223,3 +224,16 @@ class NullCache:
 
     def close(self) -> None:
         pass
+
+
+def region_switch(plan: CachePlan, elsewhere_tokens: int) -> CachePlan:
+    """A profile's call routed away from the Region that holds its prefix: the writes that prefix would have
+    served miss because of the switch, not because nothing was cached (`new`, `prefix-changed`)."""
+    switched = (MissCause.NEW, MissCause.PREFIX_CHANGED)
+    reports = tuple(
+        replace(r, cause=MissCause.REGION_SWITCH)
+        if r.outcome is Outcome.WRITTEN and r.cause in switched and r.num_tokens <= elsewhere_tokens
+        else r
+        for r in plan.reports
+    )
+    return plan if reports == plan.reports else replace(plan, reports=reports)

@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from cachepoint.accounting.usage import Usage
-from cachepoint.cache.plan import CachePlan, CacheScope, PromptCache, SnapshotUnavailable
+from cachepoint.cache.plan import CachePlan, CacheScope, PromptCache, SnapshotUnavailable, region_switch
 from cachepoint.clock import Clock
 from cachepoint.engine.protocol import (
     EngineEvent,
@@ -202,9 +202,9 @@ class InferenceService:
         left (its entries go, `replica-lost`), and the client sees none of it."""
         tried: set[str] = set()
         for _ in range(MAX_ATTEMPTS):
-            region = await self.router.region(call)
+            region, elsewhere = await self.router.region(call)
             replica = await self.router.replica(call, region, tried)
-            plan = await self._plan(call, region, replica)
+            plan = region_switch(await self._plan(call, region, replica), elsewhere)
             events = replica.runner.stream(self._job(call, plan, region))
             try:
                 first = await anext(events) if replica.remote else None

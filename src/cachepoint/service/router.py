@@ -45,8 +45,9 @@ class Router:
         self.calls = calls
         self.routing = routing
 
-    async def region(self, call: PreparedCall) -> Region:
-        """Choose the destination Region; a direct call has one candidate, its own Region."""
+    async def region(self, call: PreparedCall) -> tuple[Region, int]:
+        """Choose the destination Region (a direct call has one candidate, its own Region), and say how long a
+        prefix of this call the other candidates hold (a miss here is then a `region-switch`)."""
         pool = self.pools[call.spec.engine]
         up = [r for r in call.target.destinations if not r.down]
         if not up:
@@ -54,7 +55,7 @@ class Router:
         serving = [r for r in up if any(replica.up for replica in pool.replicas(r.region_id))]
         up = serving or up  # with every replica down everywhere, the Region's own error says so
         if len(up) == 1:  # nothing to rank: skip hashing the prompt once more for a cache lookup
-            return up[0]
+            return up[0], 0
         candidates = []
         for r in up:
             match = await self.calls.run(self.cache.match, self.scope(call, r), call.rendered, call.spec.caching)
@@ -62,7 +63,8 @@ class Router:
             candidates.append(Candidate(r.region_id, pool.load(r.region_id), match.num_tokens, source, caches))
         policy = self.routing.policy_for(call.target.identifier)
         chosen = choose(policy, candidates, self.routing.guard, self.routing.rng)
-        return next(r for r in up if r.region_id == chosen.name)
+        elsewhere = max((c.cached_tokens for c in candidates if c.name != chosen.name), default=0)
+        return next(r for r in up if r.region_id == chosen.name), elsewhere
 
     async def replica(self, call: PreparedCall, region: Region, tried: set[str]) -> Replica:
         """Within the Region: the live replica holding the longest cached prefix, unless overloaded."""
