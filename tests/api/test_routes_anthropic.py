@@ -56,6 +56,7 @@ def usage(read: int, write: int, output: int = MAX_TOKENS, uncached: int = UNCAC
         "cache_read_input_tokens": read,
         "output_tokens": output,
         "cache_creation": {"ephemeral_5m_input_tokens": write, "ephemeral_1h_input_tokens": 0},
+        "service_tier": "standard",  # the Anthropic API names the tier (Bedrock's body does not)
     }
 
 
@@ -297,3 +298,17 @@ def test_count_tokens_errors(client: TestClient, body: dict[str, Any], status: i
     response = client.post("/v1/messages/count_tokens", json=body, headers=HEADERS)
 
     assert anthropic_error(response) == (status, {"type": "error", "error": error})
+
+
+def test_consecutive_turns_of_one_role_are_one_turn_as_the_anthropic_api_documents(client: TestClient) -> None:
+    """ "Consecutive user or assistant turns in your request will be combined into a single turn." """
+    split = [{"role": "user", "content": [{"type": "text", "text": "first half."}]},
+             {"role": "user", "content": [{"type": "text", "text": "second half."}]}]  # fmt: skip
+    joined = [{"role": "user", "content": [{"type": "text", "text": "first half."}, {"type": "text", "text": "second half."}]}]
+    bodies = [REQUEST | {"messages": messages, "system": "s"} for messages in (split, joined)]
+    answers = [messages(client, body) for body in bodies]
+    assert [a.status_code for a in answers] == [200, 200], answers[0].text
+    assert answers[0].json()["usage"] == answers[1].json()["usage"] and answers[0].json()["content"] == answers[1].json()["content"]
+    counted = [client.post("/v1/messages/count_tokens", json={"model": MODEL, "messages": m}, headers=HEADERS).json()
+               for m in (split, joined)]  # fmt: skip
+    assert counted[0] == counted[1]

@@ -118,7 +118,18 @@ def test_anthropic_messages_create_write_then_read(anthropic_client: anthropic.A
     assert first.usage.cache_creation.ephemeral_1h_input_tokens == first.usage.cache_creation_input_tokens
     assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
     assert second.usage.cache_creation_input_tokens == 0 and second.id.startswith("msg_")
-    assert second.model == "claude-sonnet-4-6"
+    assert second.model == "claude-sonnet-4-6" and second.usage.service_tier == "standard"
+
+
+def test_anthropic_consecutive_user_turns_read_the_prefix_as_one_turn(anthropic_client: anthropic.Anthropic) -> None:
+    system: Any = [{"type": "text", "text": document("turns"), "cache_control": {"type": "ephemeral"}}]
+    first = anthropic_client.messages.create(model="claude-sonnet-4-6", max_tokens=4, system=system,
+                                             messages=[{"role": "user", "content": "Part one."}])  # fmt: skip
+    merged = anthropic_client.messages.create(
+        model="claude-sonnet-4-6", max_tokens=4, system=system,
+        messages=[{"role": "user", "content": "Part one."}, {"role": "user", "content": "Part two."}],
+    )  # fmt: skip
+    assert merged.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens > 1024
 
 
 def test_anthropic_messages_stream_with_cache_control(anthropic_client: anthropic.Anthropic) -> None:

@@ -56,7 +56,8 @@ def converse_usage(usage: Usage) -> dict[str, Any]:
     return view
 
 
-def anthropic_usage(usage: Usage, *, with_cache_creation: bool) -> dict[str, Any]:
+def anthropic_usage(usage: Usage, *, with_cache_creation: bool, service_tier: str | None = None) -> dict[str, Any]:
+    """`service_tier`: the Anthropic API reports the tier that served the request (Bedrock's body does not)."""
     view: dict[str, Any] = {
         "input_tokens": usage.input_tokens,
         "cache_creation_input_tokens": usage.cache_write_tokens,
@@ -68,6 +69,8 @@ def anthropic_usage(usage: Usage, *, with_cache_creation: bool) -> dict[str, Any
             "ephemeral_5m_input_tokens": usage.cache_write_5m_tokens,
             "ephemeral_1h_input_tokens": usage.cache_write_1h_tokens,
         }
+    if service_tier is not None:
+        view["service_tier"] = service_tier
     return view
 
 

@@ -17,13 +17,13 @@ def _messages(data: Any) -> Decoded:
     body = parse(MessagesBody, data, anthropic_message)
     if body.stream and body.max_tokens == 0:
         raise ValidationError("max_tokens: pre-warming with max_tokens 0 is not available with stream: true")
-    prompt = translate.with_automatic_checkpoint(translate.to_prompt(body), body.cache_control)
+    prompt = translate.with_automatic_checkpoint(translate.to_prompt(body, merge_turns=True), body.cache_control)
     return Decoded(prompt, translate.to_sampling(body), data, model=body.model, stream=body.stream)
 
 
 def _count_tokens(data: Any) -> Decoded:
     body = parse(CountTokensBody, data, anthropic_message)
-    return Decoded(translate.to_prompt(body), SamplingParams(), data, model=body.model)
+    return Decoded(translate.to_prompt(body, merge_turns=True), SamplingParams(), data, model=body.model)
 
 
 messages_body = decoder(_messages)

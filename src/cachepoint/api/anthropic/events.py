@@ -25,6 +25,7 @@ class MessageShape:
     model_name: str
     with_cache_creation: bool
     bedrock_metrics: bool  # Bedrock adds amazon-bedrock-invocationMetrics to message_stop
+    service_tier: str | None = None  # the Anthropic API's usage names it; Bedrock's does not
 
 
 async def anthropic_events(
@@ -60,13 +61,14 @@ def _message_start(shape: MessageShape, usage: Usage) -> dict[str, Any]:
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
-        "usage": anthropic_usage(usage, with_cache_creation=shape.with_cache_creation),
+        "usage": anthropic_usage(usage, with_cache_creation=shape.with_cache_creation, service_tier=shape.service_tier),
     }
     return {"type": "message_start", "message": message}
 
 
 def _closing(shape: MessageShape, result: Result) -> list[AnthropicEvent]:
-    usage = anthropic_usage(result.usage, with_cache_creation=shape.with_cache_creation)
+    usage = anthropic_usage(result.usage, with_cache_creation=shape.with_cache_creation,
+                            service_tier=shape.service_tier)  # fmt: skip
     stop: dict[str, Any] = {"type": "message_stop"}
     if shape.bedrock_metrics:
         first = result.first_token_ms if result.first_token_ms is not None else result.latency_ms

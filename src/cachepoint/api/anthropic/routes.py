@@ -25,18 +25,22 @@ from cachepoint.service import Operation
 MESSAGE_PREFIX = "msg_"
 
 
+SERVICE_TIER = "standard"  # the tier the Anthropic API reports in usage; this server has no other
+
 async def messages(request: Request) -> Response:
     inference = services_of(request).inference
     call = await inference.open(await invocation(request, Operation.MESSAGES, "", decode.messages_body))
     headers = {"request-id": request_id_of(request)}
     message_id = new_message_id(MESSAGE_PREFIX)
     if call.decoded.stream:
-        shape = MessageShape(message_id, call.spec.response_model_name, True, bedrock_metrics=False)
+        shape = MessageShape(message_id, call.spec.response_model_name, True, bedrock_metrics=False,
+                             service_tier=SERVICE_TIER)  # fmt: skip
         late: dict[str, str] = {}
         frames = guarded(_sse(anthropic_events(inference, call, shape, late)), request_id_of(request), _error_event)
         return await stream_response(frames, SSE, headers, late)
     result = await inference.complete(call)
-    body = anthropic_message_body(result, call.spec, message_id=message_id, with_cache_creation=True)
+    body = anthropic_message_body(result, call.spec, message_id=message_id, with_cache_creation=True,
+                                  service_tier=SERVICE_TIER)  # fmt: skip
     return JSONResponse(body, headers=headers | cache_header(result))
 
 

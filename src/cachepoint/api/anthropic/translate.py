@@ -15,13 +15,26 @@ FIRST_MUST_BE_USER = 'messages: first message must use the "user" role'
 EMPTY_TEXT = "messages: text content blocks must be non-empty"
 
 
-def to_prompt(body: _Body | CountTokensBody) -> Prompt:
-    _check_roles(body.messages)
+def to_prompt(body: _Body | CountTokensBody, *, merge_turns: bool = False) -> Prompt:
+    """`merge_turns`: consecutive turns of one role become one turn, as the Anthropic API documents; InvokeModel
+    bodies keep requiring alternation."""
+    _check_roles(body.messages, merge_turns)
+    messages = [_message(m, i) for i, m in enumerate(body.messages)]
     return Prompt(
         tools=tuple(_tool(t, i) for i, t in enumerate(body.tools or [])),
         system=_system(body.system),
-        messages=tuple(_message(m, i) for i, m in enumerate(body.messages)),
+        messages=tuple(_merged(messages) if merge_turns else messages),
     )
+
+
+def _merged(messages: list[Message]) -> list[Message]:
+    merged: list[Message] = []
+    for message in messages:
+        if merged and merged[-1].role is message.role:
+            merged[-1] = Message(message.role, merged[-1].blocks + message.blocks)
+        else:
+            merged.append(message)
+    return merged
 
 
 def to_sampling(body: _Body) -> SamplingParams:
@@ -34,12 +47,12 @@ def to_sampling(body: _Body) -> SamplingParams:
     )
 
 
-def _check_roles(messages: list[MessageIn]) -> None:
+def _check_roles(messages: list[MessageIn], merge_turns: bool) -> None:
     if not messages:
         raise ValidationError("messages: at least one message is required")
     if messages[0].role != "user":
         raise ValidationError(FIRST_MUST_BE_USER)
-    for previous, current in pairwise(messages):
+    for previous, current in pairwise(messages if not merge_turns else []):
         if previous.role == current.role:
             raise ValidationError(
                 'messages: roles must alternate between "user" and "assistant", '

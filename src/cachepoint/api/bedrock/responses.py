@@ -27,7 +27,12 @@ def service_tier(result: Result) -> dict[str, Any]:
 
 
 def anthropic_message_body(
-    result: Result, spec: ModelSpec, *, message_id: str | None = None, with_cache_creation: bool | None = None
+    result: Result,
+    spec: ModelSpec,
+    *,
+    message_id: str | None = None,
+    with_cache_creation: bool | None = None,
+    service_tier: str | None = None,
 ) -> dict[str, Any]:
     """`with_cache_creation` None: as Bedrock does (only for 1h-capable models); /v1/messages always shows it."""
     creation = offers_one_hour(spec) if with_cache_creation is None else with_cache_creation
@@ -39,7 +44,7 @@ def anthropic_message_body(
         "content": [{"type": "text", "text": result.text}] if result.text else [],
         "stop_reason": result.stop_reason.value,
         "stop_sequence": result.stop_sequence,
-        "usage": anthropic_usage(result.usage, with_cache_creation=creation),
+        "usage": anthropic_usage(result.usage, with_cache_creation=creation, service_tier=service_tier),
     }
 
 
