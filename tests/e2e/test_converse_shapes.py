@@ -1,5 +1,6 @@
-"""botocore's newest Converse shapes, sent by the real boto3 to the real model: a `system` message and tool
-changes appended after a cached prefix (the prefix is still read), and `serviceTier` echoed back."""
+"""botocore's newest Converse shapes and Nova's native InvokeModel body, sent by the real boto3 to the real model:
+a `system` message and tool changes appended after a cached prefix (the prefix is still read), `serviceTier`
+echoed back, and Nova's own body writing then reading its prefix."""
 
 from __future__ import annotations
 
@@ -28,3 +29,18 @@ def test_newer_boto3_shapes_are_served_and_keep_the_cache(runtime: Any) -> None:
     second = runtime.converse(modelId=SONNET, messages=later, toolConfig=TOOLS, inferenceConfig={"maxTokens": 4})
     assert second["usage"]["cacheReadInputTokens"] == written and "serviceTier" not in second
     assert second["ResponseMetadata"]["HTTPHeaders"]["x-cachepoint-cache"] == f"hit:{written}:5m:ram"
+
+
+def test_novas_native_invoke_body_with_a_cache_point(runtime: Any) -> None:
+    """AWS's own caching example for Nova: InvokeModel with the native body; the real boto3, the real model."""
+    import json
+
+    def invoke(question: str) -> dict[str, Any]:
+        body = {"schemaVersion": "messages-v1", "system": [{"text": document("nova")}, {"cachePoint": {"type": "default"}}],
+                "messages": [{"role": "user", "content": [{"text": question}]}], "inferenceConfig": {"maxTokens": 4}}  # fmt: skip
+        answer = runtime.invoke_model(modelId="us.amazon.nova-pro-v1:0", body=json.dumps(body))
+        return dict(json.loads(answer["body"].read())["usage"])
+
+    first, second = invoke("Sum?"), invoke("Count?")
+    assert first["cacheWriteInputTokenCount"] > 1024 and first["cacheReadInputTokenCount"] == 0
+    assert second["cacheReadInputTokenCount"] == first["cacheWriteInputTokenCount"]

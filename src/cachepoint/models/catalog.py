@@ -81,6 +81,7 @@ def _spec(model_id: str, row: Mapping[str, Any], families: Mapping[str, Any]) ->
             caching=_caching(row, families),
             prices=_prices(row.get("prices")),
             global_price_factor=Decimal(row.get("global_price_factor", "1")),
+            invoke_body=row.get("invoke_body", "anthropic" if row.get("anthropic_name") else None),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise ValueError(f"model catalog row {model_id!r} is invalid: {exc!r}") from exc

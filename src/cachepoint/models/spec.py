@@ -49,6 +49,7 @@ class ModelSpec:
     caching: CachingRules | None = None
     prices: Prices | None = None
     global_price_factor: Decimal = Decimal(1)
+    invoke_body: str | None = None  # the InvokeModel body it takes: "anthropic", "nova", or none (Converse only)
 
     @property
     def supports_caching(self) -> bool:

@@ -79,6 +79,7 @@ class Decoded:
     stream: bool = False
     rejected: CachepointError | None = None
     service_tier: str | None = None  # Converse `serviceTier.type`, echoed in the response
+    invoke_body: str = "anthropic"  # InvokeModel: the body family it was written in ("anthropic", "nova")
 
 
 Decoder = Callable[[bytes], Decoded]

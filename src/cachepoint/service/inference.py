@@ -166,12 +166,13 @@ class InferenceService:
     # -- preparing --------------------------------------------------------------------------------
     def _resolve(self, request: InvocationRequest, decoded: Decoded) -> Target:
         identifier = decoded.model or request.model_identifier
-        return self.targets.resolve(request.ctx, identifier, request.operation.facts.surface)
+        return self.targets.resolve(request.ctx, identifier, request.operation.facts.surface, decoded.invoke_body)
 
     def _resolve_quietly(self, request: InvocationRequest, decoded: Decoded | None) -> Target | None:
         identifier = decoded.model if decoded and decoded.model else request.model_identifier
         try:
-            return self.targets.resolve(request.ctx, identifier, request.operation.facts.surface)
+            body = decoded.invoke_body if decoded else "anthropic"
+            return self.targets.resolve(request.ctx, identifier, request.operation.facts.surface, body)
         except CachepointError:
             return None
 

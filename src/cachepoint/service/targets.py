@@ -25,17 +25,16 @@ class TargetResolver:
         self.regions = regions
         self.profiles = profiles
 
-    def resolve(self, ctx: CallContext, identifier: str, surface: Surface) -> Target:
+    def resolve(self, ctx: CallContext, identifier: str, surface: Surface, invoke_body: str = "anthropic") -> Target:
+        """`invoke_body`: the family of an InvokeModel body (`anthropic`, `nova`), which must be the model's."""
         if surface is Surface.ANTHROPIC:
             return self._anthropic(ctx, identifier)
         ref = parse_model_identifier(identifier)
         if surface is Surface.COUNTING:
             return Target(identifier, resolve_counting_spec(ref, self.catalog), self._own(ctx))
         target = self._application(ctx, ref) if ref.kind is RefKind.APPLICATION_PROFILE else self._bedrock(ctx, ref)
-        if surface is Surface.BEDROCK_ANTHROPIC and not target.spec.speaks_anthropic:
-            raise ValidationError(
-                f"InvokeModel bodies are supported for Anthropic models; use Converse for {target.spec.name}."
-            )
+        if surface is Surface.BEDROCK_ANTHROPIC and target.spec.invoke_body != invoke_body:
+            raise ValidationError(_wrong_body(target.spec, invoke_body))
         return target
 
     def _anthropic(self, ctx: CallContext, name: str) -> Target:
@@ -68,3 +67,13 @@ class TargetResolver:
 
 def _factor(spec: ModelSpec, ref: ModelRef) -> Decimal:
     return spec.global_price_factor if ref.geo == "global" else Decimal(1)
+
+
+def _wrong_body(spec: ModelSpec, invoke_body: str) -> str:
+    if spec.invoke_body is None:
+        return f"InvokeModel bodies are supported for Anthropic and Nova models; use Converse for {spec.name}."
+    if spec.invoke_body == "anthropic":  # a Nova body sent to an Anthropic model
+        return ("Malformed input request: #: required key [anthropic_version] not found, please reformat your "
+                "input and try again.")  # fmt: skip
+    return (f"Malformed input request: {spec.name} takes its native body (messages, system, inferenceConfig), "
+            f"not {invoke_body}'s.")  # fmt: skip

@@ -10,7 +10,7 @@ from typing import Any
 from cachepoint.api.anthropic import translate as anthropic
 from cachepoint.api.anthropic.schema import InvokeBody
 from cachepoint.api.bedrock import translate as converse
-from cachepoint.api.bedrock.schema import ConverseRequest, CountTokensRequest
+from cachepoint.api.bedrock.schema import ConverseRequest, CountTokensRequest, NovaInvokeBody
 from cachepoint.api.decoding import decoder, parse
 from cachepoint.api.jsonguard import MALFORMED, decode_json
 from cachepoint.api.validation import coral_message, json_schema_message
@@ -27,8 +27,19 @@ def _converse(data: Any) -> Decoded:
 
 
 def _invoke(data: Any) -> Decoded:
+    if is_nova_body(data):
+        nova = parse(NovaInvokeBody, data, json_schema_message)
+        return Decoded(converse.to_prompt(nova), converse.nova_sampling(nova.inferenceConfig), data, invoke_body="nova")
     body = parse_invoke_body(data)
     return Decoded(anthropic.to_prompt(body), anthropic.to_sampling(body), data)
+
+
+def is_nova_body(data: Any) -> bool:
+    """Nova's native body names no anthropic_version and carries its own schemaVersion or inferenceConfig; any
+    other body is read as Anthropic's, whose errors then say what is missing."""
+    if not isinstance(data, dict) or "anthropic_version" in data:
+        return False
+    return "schemaVersion" in data or "inferenceConfig" in data
 
 
 def _count_tokens(data: Any) -> Decoded:
@@ -36,8 +47,11 @@ def _count_tokens(data: Any) -> Decoded:
     if body.input.converse is not None:
         return Decoded(converse.to_prompt(body.input.converse), SamplingParams(), data)
     if body.input.invokeModel is not None:
-        invoke = parse_invoke_body(_base64_json(body.input.invokeModel.body))
-        return Decoded(anthropic.to_prompt(invoke), SamplingParams(), data)
+        raw = _base64_json(body.input.invokeModel.body)
+        if is_nova_body(raw):
+            nova = parse(NovaInvokeBody, raw, json_schema_message)
+            return Decoded(converse.to_prompt(nova), SamplingParams(), data, invoke_body="nova")
+        return Decoded(anthropic.to_prompt(parse_invoke_body(raw)), SamplingParams(), data)
     raise ValidationError(
         "1 validation error detected: Value null at 'input' failed to satisfy constraint: Member must not be null"
     )

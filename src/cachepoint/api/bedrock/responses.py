@@ -21,6 +21,18 @@ def converse_body(result: Result) -> dict[str, Any]:
     } | service_tier(result)
 
 
+def nova_body(result: Result) -> dict[str, Any]:
+    """Nova's native InvokeModel response: Converse's message and stop reason, the usage in its own spelling
+    (cache counters as `…TokenCount`; `totalTokens` counts cached tokens too)."""
+    u = result.usage
+    return {
+        "output": {"message": {"content": [{"text": result.text}], "role": "assistant"}},
+        "stopReason": result.stop_reason.value,
+        "usage": {"inputTokens": u.input_tokens, "outputTokens": u.output_tokens, "totalTokens": u.total_tokens,
+                  "cacheReadInputTokenCount": u.cache_read_tokens, "cacheWriteInputTokenCount": u.cache_write_tokens},
+    }  # fmt: skip
+
+
 def service_tier(result: Result) -> dict[str, Any]:
     """The request's `serviceTier`, echoed (Converse's body and ConverseStream's metadata event)."""
     return {"serviceTier": {"type": result.service_tier}} if result.service_tier else {}

@@ -16,7 +16,13 @@ from starlette.responses import JSONResponse, Response
 from cachepoint.accounting.usage import invoke_headers
 from cachepoint.api.bedrock import decode
 from cachepoint.api.bedrock.headers import echoed_headers, request_metadata
-from cachepoint.api.bedrock.responses import anthropic_message_body, cache_header, converse_body, new_message_id
+from cachepoint.api.bedrock.responses import (
+    anthropic_message_body,
+    cache_header,
+    converse_body,
+    new_message_id,
+    nova_body,
+)
 from cachepoint.api.bedrock.streams import converse_stream_op, invoke_stream_op
 from cachepoint.api.common import invocation, services_of
 from cachepoint.api.errors import request_id_of
@@ -55,6 +61,8 @@ async def invoke_op(request: Request, model_id: str) -> Response:
     message_id = new_message_id()
 
     def body_of(result: Result) -> dict[str, object]:
+        if result.spec.invoke_body == "nova":
+            return nova_body(result)
         return anthropic_message_body(result, result.spec, message_id=message_id)
 
     req = await invocation(request, Operation.INVOKE, model_id, decode.invoke_body, body_of, request_metadata(request))

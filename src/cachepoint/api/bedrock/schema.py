@@ -53,6 +53,29 @@ class ConverseInput(_Wire):
     additionalModelRequestFields: dict[str, Any] | None = None
 
 
+class NovaInferenceIn(_Wire):
+    """Nova's native inferenceConfig: Nova 2 spells maxTokens/topP/topK, Nova 1 max_new_tokens/top_p/top_k."""
+
+    maxTokens: int | None = Field(default=None, ge=1)
+    max_new_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=1)
+    topP: float | None = Field(default=None, ge=0, le=1)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    topK: int | None = Field(default=None, ge=0)
+    top_k: int | None = Field(default=None, ge=0)
+    stopSequences: list[str] = Field(default_factory=list, max_length=4)
+
+
+class NovaInvokeBody(_Wire):
+    """Nova's native InvokeModel body (`schemaVersion` "messages-v1"): Converse's messages, system and tools."""
+
+    schemaVersion: str | None = None
+    messages: list[MessageIn]
+    system: list[dict[str, Any]] | None = None
+    toolConfig: ToolConfigIn | None = None
+    inferenceConfig: NovaInferenceIn | None = None
+
+
 class InvokeModelInput(_Wire):
     body: str
 

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cachepoint.accounting.usage import converse_usage
+from cachepoint.accounting.usage import converse_usage, invocation_metrics
 from cachepoint.api.anthropic.events import MessageShape, anthropic_events
 from cachepoint.api.bedrock import decode
 from cachepoint.api.bedrock.headers import echoed_headers, request_metadata
@@ -24,6 +24,7 @@ from cachepoint.api.bedrock.responses import (
     new_message_id,
     offers_one_hour,
     plan_headers,
+    nova_body,
     service_tier,
 )
 from cachepoint.api.common import invocation, services_of
@@ -45,20 +46,29 @@ async def converse_stream_op(request: Request, model_id: str) -> Response:
 async def _converse_frames(
     inference: InferenceService, call: PreparedCall, late: dict[str, str]
 ) -> AsyncGenerator[bytes, None]:
+    async with aclosing(_converse_events(inference, call, late)) as events:
+        async for name, payload, _ in events:
+            yield event_frame(name, payload)
+
+
+async def _converse_events(
+    inference: InferenceService, call: PreparedCall, late: dict[str, str], nova: bool = False
+) -> AsyncGenerator[tuple[str, dict[str, Any], Result | None], None]:
+    """ConverseStream's events; Nova's native stream sends the same ones as chunks, its usage in its spelling."""
     async with aclosing(inference.stream(call)) as events:
         async for event in events:
             if isinstance(event, Started):
                 late.update(plan_headers(event.plan, str(event.inference_region), event.replica))
-                yield event_frame("messageStart", {"role": "assistant"})
+                yield "messageStart", {"role": "assistant"}, None
             elif isinstance(event, TextDelta):
-                yield event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": event.text}})
+                yield "contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": event.text}}, None
             elif isinstance(event, Completed):
                 result = event.result
-                yield event_frame("contentBlockStop", {"contentBlockIndex": 0})
-                yield event_frame("messageStop", {"stopReason": result.stop_reason.value})
-                metadata = {"usage": converse_usage(result.usage), "metrics": {"latencyMs": result.latency_ms}}
-                metadata |= service_tier(result)
-                yield event_frame("metadata", metadata)
+                yield "contentBlockStop", {"contentBlockIndex": 0}, None
+                yield "messageStop", {"stopReason": result.stop_reason.value}, None
+                usage = nova_body(result)["usage"] if nova else converse_usage(result.usage)
+                metadata = {"usage": usage, "metrics": {"latencyMs": result.latency_ms}} | service_tier(result)
+                yield "metadata", metadata, result
 
 
 async def invoke_stream_op(request: Request, model_id: str) -> Response:
@@ -74,7 +84,10 @@ async def invoke_stream_op(request: Request, model_id: str) -> Response:
     call = await inference.open(req)
     shape = MessageShape(new_message_id(), call.spec.response_model_name, offers_one_hour(call.spec), True)
     late: dict[str, str] = {}
-    frames = _chunk_frames(inference, call, shape, chunks, late)
+    if call.spec.invoke_body == "nova":
+        frames = _nova_chunk_frames(inference, call, chunks, late)
+    else:
+        frames = _chunk_frames(inference, call, shape, chunks, late)
     return await _eventstream(request, frames, {"X-Amzn-Bedrock-Content-Type": "application/json"} | echoed, late)
 
 
@@ -88,8 +101,27 @@ async def _chunk_frames(
     async with aclosing(anthropic_events(inference, call, shape, late)) as events:
         async for _, payload in events:
             chunks.append(payload)
-            encoded = base64.b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
-            yield event_frame("chunk", {"bytes": encoded})
+            yield _chunk(payload)
+
+
+async def _nova_chunk_frames(
+    inference: InferenceService, call: PreparedCall, chunks: list[dict[str, Any]], late: dict[str, str]
+) -> AsyncGenerator[bytes, None]:
+    """Nova's native InvokeModelWithResponseStream: each Converse-style event is one chunk's JSON; the last one
+    carries Bedrock's invocation metrics, as for every InvokeModel stream."""
+    async with aclosing(_converse_events(inference, call, late, nova=True)) as events:
+        async for name, payload, result in events:
+            chunk: dict[str, Any] = {name: payload}
+            if result is not None:
+                first = result.first_token_ms if result.first_token_ms is not None else result.latency_ms
+                chunk["amazon-bedrock-invocationMetrics"] = invocation_metrics(result.usage, result.latency_ms, first)
+            chunks.append(chunk)
+            yield _chunk(chunk)
+
+
+def _chunk(payload: dict[str, Any]) -> bytes:
+    encoded = base64.b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
+    return event_frame("chunk", {"bytes": encoded})
 
 
 async def _eventstream(

@@ -10,7 +10,14 @@ from collections.abc import Callable
 from itertools import pairwise
 from typing import Any
 
-from cachepoint.api.bedrock.schema import ConverseInput, ConverseRequest, InferenceConfigIn, MessageIn
+from cachepoint.api.bedrock.schema import (
+    ConverseInput,
+    ConverseRequest,
+    InferenceConfigIn,
+    MessageIn,
+    NovaInferenceIn,
+    NovaInvokeBody,
+)
 from cachepoint.errors import ValidationError
 from cachepoint.prompt import blocks as b
 from cachepoint.types import Block, BlockKind, Checkpoint, Message, Prompt, Role, SamplingParams, Ttl
@@ -28,7 +35,7 @@ MUST_ALTERNATE = (
 )
 
 
-def to_prompt(request: ConverseRequest | ConverseInput) -> Prompt:
+def to_prompt(request: ConverseRequest | ConverseInput | NovaInvokeBody) -> Prompt:
     _check_roles(request.messages)
     tools = request.toolConfig.tools if request.toolConfig else []
     _check_tool_references(request.messages, {_tool_name(t) for t in tools})
@@ -50,6 +57,18 @@ def to_sampling(config: InferenceConfigIn | None, extra: dict[str, Any] | None) 
         top_p=1.0 if config.topP is None else config.topP,
         top_k=top_k,
         stop_sequences=tuple(config.stopSequences),
+    )
+
+
+def nova_sampling(config: NovaInferenceIn | None) -> SamplingParams:
+    c = config or NovaInferenceIn()
+    temperature, top_p = c.temperature, c.topP if c.topP is not None else c.top_p
+    return SamplingParams(
+        max_tokens=c.maxTokens or c.max_new_tokens,
+        temperature=1.0 if temperature is None else temperature,
+        top_p=1.0 if top_p is None else top_p,
+        top_k=(c.topK if c.topK is not None else c.top_k) or 0,
+        stop_sequences=tuple(c.stopSequences),
     )
 
 
