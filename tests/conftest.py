@@ -30,12 +30,16 @@ def fake_services(fake_engine: FakeEngine) -> AppServices:
     return build_services(settings, engine_factory=lambda _: fake_engine, profiles=ProfileStore(":memory:"))
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> str:
-    """PostgreSQL on loopback, installed and started by the project's own script (idempotent)."""
-    done = subprocess.run(["bash", "scripts/services.sh", "postgres"], capture_output=True, text=True, timeout=600)
+def service_url(service: str) -> str:
+    """A service on loopback, installed and started by the project's own script (idempotent); its URL."""
+    done = subprocess.run(["bash", "scripts/services.sh", service], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    return service_url("postgres")
 
 
 @pytest.fixture
@@ -53,10 +57,7 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def redis_server() -> str:
-    """Redis on loopback, installed and started by the project's own script (idempotent)."""
-    done = subprocess.run(["bash", "scripts/services.sh", "redis"], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1]
+    return service_url("redis")
 
 
 @pytest.fixture

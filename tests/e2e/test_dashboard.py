@@ -6,12 +6,14 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
 from PIL import Image
 
+from cachepoint.api.common import AppServices
 from cachepoint.bootstrap import build_services
 from cachepoint.clock import FakeClock
 from cachepoint.engine.fake import FakeEngine
@@ -30,16 +32,17 @@ def browse(url: str, profile: Path, *extra: str) -> subprocess.CompletedProcess[
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
 
 
+def fake_services(tmp_path: Path, clock: FakeClock, engine: FakeEngine, **settings: Any) -> AppServices:
+    """A server on the fake engine with an injected clock, its logs under `tmp_path`."""
+    logging = LoggingSettings(dir=tmp_path / "logs", fsync=False)
+    configured = Settings(engines={"default": EngineSettings("default", kind="fake")}, logging=logging, **settings)
+    return build_services(configured, engine_factory=lambda _: engine, clock=clock, profiles=ProfileStore(":memory:"))
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by scripts/setup.sh")
 def test_dashboard_charts_render_with_data(tmp_path: Path) -> None:
     clock = FakeClock(start_s=1_763_700_000)
-    settings = Settings(
-        engines={"default": EngineSettings("default", kind="fake")},
-        logging=LoggingSettings(dir=tmp_path / "logs", fsync=False),
-    )
-    services = build_services(settings, engine_factory=lambda _: FakeEngine(prefill_s_per_token=0.0002), clock=clock,
-                              profiles=ProfileStore(":memory:"))  # fmt: skip
-    with serve(services) as server:
+    with serve(fake_services(tmp_path, clock, FakeEngine(prefill_s_per_token=0.0002))) as server:
         runtime = boto3.client("bedrock-runtime", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="AKIDDASH",
                                aws_secret_access_key="x", config=Config(retries={"total_max_attempts": 1}))  # fmt: skip
         for minute in range(4):
@@ -73,14 +76,8 @@ def test_dashboard_charts_render_with_data(tmp_path: Path) -> None:
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by scripts/setup.sh")
 def test_the_cache_explorer_shows_live_entries_counting_down_miss_causes_and_idle_gaps(tmp_path: Path) -> None:
     clock = FakeClock(start_s=1_763_700_000)
-    settings = Settings(
-        engines={"default": EngineSettings("default", kind="fake")},
-        logging=LoggingSettings(dir=tmp_path / "logs", fsync=False),
-        cache_max_bytes=12_000,  # two snapshots of ~1,230 tokens (4 bytes each): a third evicts the oldest
-        cache_disk_max_bytes=0,
-    )
-    services = build_services(settings, engine_factory=lambda _: FakeEngine(), clock=clock,
-                              profiles=ProfileStore(":memory:"))  # fmt: skip
+    # two snapshots of ~1,230 tokens (4 bytes each) fit the budget: a third evicts the oldest
+    services = fake_services(tmp_path, clock, FakeEngine(), cache_max_bytes=12_000, cache_disk_max_bytes=0)
     with serve(services) as server:
         runtime = boto3.client("bedrock-runtime", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="AKIDEXPLORE",
                                aws_secret_access_key="x", config=Config(retries={"total_max_attempts": 1}))  # fmt: skip
