@@ -312,3 +312,19 @@ def test_consecutive_turns_of_one_role_are_one_turn_as_the_anthropic_api_documen
     counted = [client.post("/v1/messages/count_tokens", json={"model": MODEL, "messages": m}, headers=HEADERS).json()
                for m in (split, joined)]  # fmt: skip
     assert counted[0] == counted[1]
+
+
+def test_cache_control_inside_a_tool_result_marks_the_tool_result(client: TestClient) -> None:
+    """Agent loops put their checkpoint on the text inside the last tool result; it was once dropped silently."""
+    result = {"type": "tool_result", "tool_use_id": "t1",
+              "content": [{"type": "text", "text": "0123456789" * 110, "cache_control": {"type": "ephemeral"}}]}  # fmt: skip
+    conversation = [
+        {"role": "user", "content": "Look it up."},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "lookup", "input": {}}]},
+        {"role": "user", "content": [result]},
+    ]
+    body = REQUEST | {"messages": conversation, "tools": [{"name": "lookup", "input_schema": {"type": "object"}}]}
+    first, second = messages(client, body), messages(client, body)
+    written = first.json()["usage"]["cache_creation_input_tokens"]
+    assert written > 1100 and first.headers["x-cachepoint-cache"] == f"written:{written}:5m:new"
+    assert second.json()["usage"]["cache_read_input_tokens"] == written

@@ -279,3 +279,18 @@ def test_sse_wire_format_has_event_lines(live: LiveServer) -> None:
     blocks = [b for b in raw.split("\n\n") if b]
     assert all(b.startswith("event: ") and "\ndata: " in b for b in blocks)
     assert [b.split("\n")[0][7:] for b in blocks][:3] == ["message_start", "ping", "content_block_start"]
+
+
+def test_anthropic_cache_control_inside_a_tool_result(anthropic_client: anthropic.Anthropic) -> None:
+    result: Any = {"type": "tool_result", "tool_use_id": "toolu_1",
+                   "content": [{"type": "text", "text": document("tool"), "cache_control": {"type": "ephemeral"}}]}  # fmt: skip
+    conversation: Any = [
+        {"role": "user", "content": "Look it up."},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {}}]},
+        {"role": "user", "content": [result]},
+    ]
+    tools: Any = [{"name": "lookup", "input_schema": {"type": "object"}}]
+    first, second = (anthropic_client.messages.create(model="claude-sonnet-4-6", max_tokens=4, tools=tools,
+                                                      messages=conversation) for _ in range(2))  # fmt: skip
+    assert first.usage.cache_creation_input_tokens > 1024
+    assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens

@@ -145,7 +145,20 @@ def _tool_result(item: dict[str, Any], path: str) -> Block:
         parts = [str(p.get("text", f"[{p.get('type')}]")) for p in blocks]
     else:
         raise ValidationError(f"{path}.content: Input should be a valid string or list")
-    return b.tool_result_block(str(item.get("tool_use_id", "")), parts, bool(item.get("is_error")))
+    block = b.tool_result_block(str(item.get("tool_use_id", "")), parts, bool(item.get("is_error")))
+    return Block(block.kind, block.text, _inner_checkpoint(content, path))
+
+
+def _inner_checkpoint(content: Any, path: str) -> Checkpoint | None:
+    """`cache_control` on a block inside a tool result (where agent loops put it) marks the tool result: the
+    prefix through its end (a cache_control on the tool_result itself wins)."""
+    if not isinstance(content, list):
+        return None
+    marked = [(i, p) for i, p in enumerate(content) if isinstance(p, dict) and p.get("cache_control") is not None]
+    if not marked:
+        return None
+    i, part = marked[-1]
+    return checkpoint_of(part["cache_control"], f"{path}.content.{i}")
 
 
 def _document(item: dict[str, Any], path: str) -> Block:
