@@ -84,6 +84,9 @@ class Prompt:
     tools: tuple[Block, ...] = ()
     system: tuple[Block, ...] = ()
     messages: tuple[Message, ...] = ()
+    # What keys the messages part besides its tokens (Anthropic's invalidation rules): (name, value) pairs for
+    # tool_choice, thinking and whether images are present; all empty for most requests.
+    message_salt: tuple[tuple[str, str], ...] = ()
 
     def checkpoints(self) -> list[tuple[Section, Checkpoint]]:
         found: list[tuple[Section, Checkpoint]] = []

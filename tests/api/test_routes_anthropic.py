@@ -328,3 +328,23 @@ def test_cache_control_inside_a_tool_result_marks_the_tool_result(client: TestCl
     written = first.json()["usage"]["cache_creation_input_tokens"]
     assert written > 1100 and first.headers["x-cachepoint-cache"] == f"written:{written}:5m:new"
     assert second.json()["usage"]["cache_read_input_tokens"] == written
+
+
+def test_tool_choice_thinking_and_images_invalidate_the_messages_part_only(client: TestClient) -> None:
+    """Anthropic's documented rules: these change the messages part's cache, not tools' or system's, even though
+    the rendered tokens of the cached prefix are the same; each miss names what changed."""
+    system = [{"type": "text", "text": "S" * 1100, "cache_control": {"type": "ephemeral"}}]
+    tools = [{"name": "lookup", "input_schema": {"type": "object"}}]
+    base = REQUEST | {"system": system, "tools": tools}
+
+    def cache(**extra: Any) -> list[str]:
+        response = messages(client, base | extra)
+        assert response.status_code == 200, response.text
+        return [part.split(":")[0] + ":" + part.split(":")[-1] for part in response.headers["x-cachepoint-cache"].split(",")]
+
+    assert cache() == ["written:new", "written:new"]
+    assert cache() == ["hit:ram", "hit:ram"]
+    assert cache(tool_choice={"type": "any"}) == ["hit:ram", "written:tool-choice-changed"]
+    assert cache(tool_choice={"type": "any"}) == ["hit:ram", "hit:ram"]
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    assert cache(tool_choice={"type": "any"}, thinking=thinking) == ["hit:ram", "written:thinking-changed"]

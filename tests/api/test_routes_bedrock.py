@@ -426,10 +426,15 @@ def test_invoke_model_path_with_literal_colon_as_anthropic_bedrock_sends_it(runt
         (
             INVOKE_BODY,
             "us.amazon.nova-pro-v1:0",
-            "InvokeModel bodies are supported for Anthropic models; use Converse for Nova Pro.",
+            "Malformed input request: Nova Pro takes its native body (messages, system, inferenceConfig), not anthropic's.",
+        ),
+        (
+            INVOKE_BODY,
+            "us.meta.llama3-3-70b-instruct-v1:0",
+            "InvokeModel bodies are supported for Anthropic and Nova models; use Converse for Llama 3.3 70B Instruct.",
         ),
     ],
-    ids=["missing-max-tokens", "extraneous-model", "top-level-cache-control", "not-an-anthropic-model"],
+    ids=["missing-max-tokens", "extraneous-model", "top-level-cache-control", "anthropic-body-to-nova", "no-invoke-body"],
 )
 def test_invoke_model_validation_errors(runtime: Boto, body: dict[str, Any], model_id: str, message: str) -> None:
     response = invoke(runtime, "InvokeModel", body, model_id=model_id)

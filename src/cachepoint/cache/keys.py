@@ -24,12 +24,17 @@ def scope_seed(account_id: str, region: str, model_id: str, fingerprint: str = "
     return BlockHash(hashlib.sha256(material).digest())
 
 
-def chain_keys(seed: BlockHash, tokens: Sequence[int], ends: Sequence[int]) -> tuple[BlockHash, ...]:
-    """Key of each prefix tokens[:end], for increasing `ends`; each link hashes the previous key."""
+def chain_keys(
+    seed: BlockHash, tokens: Sequence[int], ends: Sequence[int], salt_at: int | None = None, salt: bytes = b""
+) -> tuple[BlockHash, ...]:
+    """Key of each prefix tokens[:end], for increasing `ends`; each link hashes the previous key. `salt` enters
+    the link of block `salt_at` (the first message block): what changes it changes every key from there on."""
     keys: list[BlockHash] = []
     previous, start = seed, 0
-    for end in ends:
+    for index, end in enumerate(ends):
         link = hashlib.sha256(previous)
+        if index == salt_at:
+            link.update(salt)
         link.update(array("I", tokens[start:end]).tobytes())
         previous, start = BlockHash(link.digest()), end
         keys.append(previous)

@@ -28,7 +28,7 @@ from cachepoint.cache.costs import RestoreCosts
 from cachepoint.cache.directory import BlobRef
 from cachepoint.cache.disk import DiskTier, EntryRecord, Recovery, SnapshotRecord
 from cachepoint.cache.index import BlobId, Entry, PrefixIndex, RemovalReason
-from cachepoint.cache.keys import BlockHash, chain_keys, scope_seed
+from cachepoint.cache.keys import BlockHash, scope_seed
 from cachepoint.cache.plan import (
     CachePlan,
     CacheScope,
@@ -43,6 +43,7 @@ from cachepoint.cache.plan import (
 from cachepoint.cache.mirror import DirectoryMirror, Locations
 from cachepoint.cache.planner import Decision, EntryView, Hit, decide, disabled_reports, longest_hit
 from cachepoint.cache.recovery import rebuild
+from cachepoint.cache.salts import SaltMemory, salted_keys
 from cachepoint.cache.snapfile import Unreadable
 from cachepoint.cache.stats import cache_stats, live_entries, prefix_of, reuse_gaps
 from cachepoint.cache.store import TieredStore
@@ -90,19 +91,17 @@ class PrefixCache:
         self.max_account_share = max_account_share
         self.index = PrefixIndex()
         self.store = store if store is not None else TieredStore(budget_bytes)
+        self.disk: DiskTier | None = self.store.disk
         self.costs = RestoreCosts()
         self.recovery: Recovery | None = None
         self.mirror = mirror
         self.locations = mirror.locations if mirror is not None else Locations()
+        self.salts = SaltMemory()
 
     @property
     def blocking(self) -> bool:
         """Whether calls wait on the network (a shared directory): run them off the event loop, on one thread."""
         return self.mirror is not None
-
-    @property
-    def disk(self) -> DiskTier | None:
-        return self.store.disk
 
     @property
     def share_bytes(self) -> int:
@@ -124,13 +123,15 @@ class PrefixCache:
         self._free(self.index.expire(now))
         self._drop_lost()
         seed = scope_seed(scope.account_id, scope.region, scope.model_id, scope.fingerprint)
-        keys = chain_keys(seed, rendered.tokens, [b.end_tokens for b in rendered.boundaries])
+        keys, anchor, first = salted_keys(seed, rendered)
         view = self._pull(seed, keys, now)
         while True:  # each pass drops one unusable snapshot, so this ends
             decision = decide(rendered.boundaries, keys, rules, view, seed, now)
             tier = self._tier(decision.hit, rendered.tokens, scope)
             if tier is not None:
                 break
+        if anchor is not None and first is not None:
+            decision = self.salts.explain(anchor, rendered.message_salt, decision, first)
         hit = decision.hit  # a recomputed hit whose bytes are in RAM is held by another replica: it moves
         moves = tier is Tier.RECOMPUTED and hit is not None and self.store.get(hit.blob_id) is not None
         handle = _Handle(seed, keys, decision, scope.region, scope.account_id, scope.fingerprint, rendered.tokens,
@@ -164,7 +165,7 @@ class PrefixCache:
             return Match()
         now = self.clock.now_s()
         seed = scope_seed(scope.account_id, scope.region, scope.model_id, scope.fingerprint)
-        keys = chain_keys(seed, rendered.tokens, [b.end_tokens for b in rendered.boundaries])
+        keys = salted_keys(seed, rendered)[0]
         hit = longest_hit(rendered.boundaries, keys, rules, self._pull(seed, keys, now), now)
         if hit is None:
             return Match()
@@ -226,8 +227,7 @@ class PrefixCache:
 
     # -- the disk tier's part -----------------------------------------------------------------------
     def fetch(self, plan: CachePlan) -> CachePlan:
-        """Blocking: read the hit's snapshot from disk and check its tokens (call it off the event loop;
-        it touches no index state)."""
+        """Blocking (off the event loop; touches no index state): read the hit's snapshot, check its tokens."""
         handle = plan.handle
         if plan.fetch_blob is None or not isinstance(handle, _Handle):
             return plan

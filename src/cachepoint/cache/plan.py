@@ -47,6 +47,9 @@ class MissCause(StrEnum):
     REPLICA_LOST = "replica-lost"  # the engine replica holding its snapshot died or lost it
     DIRECTORY_DOWN = "directory-down"  # the shared cache directory was unreachable: planned cold
     REGION_SWITCH = "region-switch"  # another destination Region of the profile holds this prefix
+    TOOL_CHOICE_CHANGED = "tool-choice-changed"  # Anthropic's rule: these invalidate the messages part only
+    THINKING_CHANGED = "thinking-changed"
+    IMAGES_CHANGED = "images-changed"
 
 
 class Tier(StrEnum):

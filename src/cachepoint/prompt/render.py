@@ -41,6 +41,7 @@ class Boundary:
 class RenderedPrompt:
     tokens: tuple[int, ...]
     boundaries: tuple[Boundary, ...]
+    message_salt: tuple[tuple[str, str], ...] = ()  # see Prompt.message_salt
 
     @property
     def num_tokens(self) -> int:
@@ -62,7 +63,7 @@ def render(prompt: Prompt, template: ChatTemplate, tokenizer: Tokenizer) -> Rend
         tokens += tokenizer.tokenize(piece.block.text, special=False)
         boundaries.append(Boundary(index, len(tokens), piece.section, piece.block.checkpoint))
     tokens += tokenizer.tokenize(_tail(prompt, template), special=True)
-    return RenderedPrompt(tuple(tokens), tuple(boundaries))
+    return RenderedPrompt(tuple(tokens), tuple(boundaries), prompt.message_salt)
 
 
 def _pieces(prompt: Prompt, template: ChatTemplate) -> Iterator[_Piece]:

@@ -9,6 +9,7 @@ from typing import Any
 from cachepoint.api.anthropic.schema import CacheControlIn, CountTokensBody, MessageIn, ToolIn, _Body
 from cachepoint.errors import ValidationError
 from cachepoint.prompt import blocks as b
+from cachepoint.prompt.salt import with_message_salt
 from cachepoint.types import Block, BlockKind, Checkpoint, Message, Prompt, Role, SamplingParams, Ttl
 
 FIRST_MUST_BE_USER = 'messages: first message must use the "user" role'
@@ -20,11 +21,12 @@ def to_prompt(body: _Body | CountTokensBody, *, merge_turns: bool = False) -> Pr
     bodies keep requiring alternation."""
     _check_roles(body.messages, merge_turns)
     messages = [_message(m, i) for i, m in enumerate(body.messages)]
-    return Prompt(
+    prompt = Prompt(
         tools=tuple(_tool(t, i) for i, t in enumerate(body.tools or [])),
         system=_system(body.system),
         messages=tuple(_merged(messages) if merge_turns else messages),
     )
+    return with_message_salt(prompt, body.tool_choice, body.thinking)
 
 
 def _merged(messages: list[Message]) -> list[Message]:

@@ -20,6 +20,7 @@ from cachepoint.api.bedrock.schema import (
 )
 from cachepoint.errors import ValidationError
 from cachepoint.prompt import blocks as b
+from cachepoint.prompt.salt import with_message_salt
 from cachepoint.types import Block, BlockKind, Checkpoint, Message, Prompt, Role, SamplingParams, Ttl
 
 NOTHING_TO_CACHE = "There is nothing available to cache. Please remove the invalid cache point and try again."
@@ -39,11 +40,14 @@ def to_prompt(request: ConverseRequest | ConverseInput | NovaInvokeBody) -> Prom
     _check_roles(request.messages)
     tools = request.toolConfig.tools if request.toolConfig else []
     _check_tool_references(request.messages, {_tool_name(t) for t in tools})
-    return Prompt(
+    prompt = Prompt(
         tools=_container(tools, "tools", "toolConfig/tools", _tool),
         system=_container(request.system or [], "system", "system", _system_block),
         messages=tuple(_message(m, i) for i, m in enumerate(request.messages)),
     )
+    choice = request.toolConfig.toolChoice if request.toolConfig else None
+    extra = getattr(request, "additionalModelRequestFields", None) or {}
+    return with_message_salt(prompt, choice, extra.get("thinking") or extra.get("reasoning_config"))
 
 
 def to_sampling(config: InferenceConfigIn | None, extra: dict[str, Any] | None) -> SamplingParams:
