@@ -294,3 +294,20 @@ def test_anthropic_cache_control_inside_a_tool_result(anthropic_client: anthropi
                                                       messages=conversation) for _ in range(2))  # fmt: skip
     assert first.usage.cache_creation_input_tokens > 1024
     assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
+
+
+def test_anthropic_tool_choice_change_invalidates_only_the_messages_part(anthropic_client: anthropic.Anthropic) -> None:
+    system: Any = [{"type": "text", "text": document("choice-system"), "cache_control": {"type": "ephemeral"}}]
+    content: Any = [{"type": "text", "text": document("choice-messages"), "cache_control": {"type": "ephemeral"}}]
+    tools: Any = [{"name": "lookup", "input_schema": {"type": "object"}}]
+
+    def create(**extra: Any) -> Any:
+        return anthropic_client.messages.with_raw_response.create(
+            model="claude-sonnet-4-6", max_tokens=4, system=system, tools=tools,
+            messages=[{"role": "user", "content": content}], **extra)  # fmt: skip
+
+    create()
+    changed = create(tool_choice={"type": "any"})
+    system_report, messages_report = changed.headers["x-cachepoint-cache"].split(",")
+    assert system_report.startswith("hit:") and messages_report.endswith(":tool-choice-changed")
+    assert changed.parse().usage.cache_read_input_tokens > 1024  # tools and system still read
