@@ -39,6 +39,14 @@ class CacheCalls:
             future.add_done_callback(self._release_orphan)
             raise
 
+    def release(self, plan: CachePlan) -> None:
+        """Never waits (it runs in `finally` blocks, also while a call is being cancelled): in place, or queued on
+        the cache's thread, which runs calls in order, so every later call sees it done."""
+        if self._thread is None:
+            self.cache.release(plan)
+        else:
+            self._thread.submit(self.cache.release, plan)
+
     def _release_orphan(self, future: asyncio.Future[CachePlan]) -> None:
         if not future.cancelled() and future.exception() is None and self._thread is not None:
             self._thread.submit(self.cache.release, future.result())

@@ -211,14 +211,14 @@ class InferenceService:
                 first = await anext(events) if replica.remote else None
             except (ReplicaUnavailable, SnapshotUnavailable) as error:
                 await events.aclose()
-                await self._cache.run(self.cache.release, plan)
+                self._cache.release(plan)
                 await self.router.failed(replica, plan, error)
                 if isinstance(error, ReplicaUnavailable):
                     tried.add(replica.name)
                 continue
             except BaseException:
                 await events.aclose()
-                await self._cache.run(self.cache.release, plan)
+                self._cache.release(plan)
                 raise
             try:
                 yield Started(_usage(call, plan, num_output=0), plan, region.region_id, replica.name)
@@ -227,7 +227,7 @@ class InferenceService:
                     async for event in out:
                         yield event
             finally:
-                await self._cache.run(self.cache.release, plan)
+                self._cache.release(plan)
             return
         raise ServiceUnavailableError("No engine replica could take the request. Try again later.")
 
@@ -249,10 +249,10 @@ class InferenceService:
                 return await self.offload.run(self.cache.fetch, plan)
             except SnapshotUnavailable as error:
                 await self._cache.run(self.cache.discard, plan, error)
-                await self._cache.run(self.cache.release, plan)
+                self._cache.release(plan)
                 plan = await self._cache.plan(self.cache.plan, scope, call.rendered, call.spec.caching)
             except BaseException:
-                await self._cache.run(self.cache.release, plan)
+                self._cache.release(plan)
                 raise
         return plan
 
