@@ -311,3 +311,22 @@ def test_anthropic_tool_choice_change_invalidates_only_the_messages_part(anthrop
     system_report, messages_report = changed.headers["x-cachepoint-cache"].split(",")
     assert system_report.startswith("hit:") and messages_report.endswith(":tool-choice-changed")
     assert changed.parse().usage.cache_read_input_tokens > 1024  # tools and system still read
+
+
+def test_bedrock_runtimes_messages_endpoint_with_the_anthropic_sdk(live: LiveServer) -> None:
+    """Bedrock Runtime's own Messages API (base URL `…/anthropic`), as the SDK's Bedrock client calls it with a
+    Bedrock API key: a profile ID, the prefix written then read, streamed too."""
+    client = anthropic.AnthropicBedrockMantle(base_url=f"{live.url}/anthropic", api_key="bedrock-key", max_retries=0)
+    system: Any = [{"type": "text", "text": document("mantle"), "cache_control": {"type": "ephemeral"}}]
+
+    def create(question: str) -> Any:
+        return client.messages.create(model=SONNET, max_tokens=4, system=system,
+                                      messages=[{"role": "user", "content": question}])  # fmt: skip
+
+    first, second = create("Q1?"), create("Q2?")
+    assert first.usage.cache_creation_input_tokens > 1024 and first.id.startswith("msg_bdrk_")
+    assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
+    with client.messages.stream(model=SONNET, max_tokens=4, system=system,
+                                messages=[{"role": "user", "content": "Q3?"}]) as stream:  # fmt: skip
+        final = stream.get_final_message()
+    assert final.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cachepoint.api.errors import ANTHROPIC_PREFIX, anthropic_error, bedrock_error
+from cachepoint.api.errors import ANTHROPIC_PREFIX, ANTHROPIC_SHAPED, anthropic_error, bedrock_error
 from cachepoint.auth.authenticator import Authenticator, Identity
 from cachepoint.auth.sigv4 import ReceivedRequest
 from cachepoint.clock import Clock
@@ -157,7 +157,7 @@ def _replay(body: bytes, original: Receive) -> Receive:
 async def _reject(scope: Scope, receive: Receive, send: Send, error: CachepointError, *, close: bool) -> None:
     """Answer without reading the rest of the body; `Connection: close` so the unread bytes end with it."""
     request_id = str(scope.get("state", {}).get("request_id", "unknown"))
-    render = anthropic_error if scope["path"].startswith(ANTHROPIC_PREFIX) else bedrock_error
+    render = anthropic_error if scope["path"].startswith(ANTHROPIC_SHAPED) else bedrock_error
     response = render(error, request_id)
     if close:
         response.headers["connection"] = "close"

@@ -11,7 +11,8 @@ from cachepoint.errors import CachepointError, InternalError
 
 log = logging.getLogger(__name__)
 
-ANTHROPIC_PREFIX = "/v1/"
+ANTHROPIC_PREFIX = "/v1/"  # the Anthropic API: its keys, its errors
+ANTHROPIC_SHAPED = (ANTHROPIC_PREFIX, "/anthropic/v1/")  # errors in Anthropic's shape (Bedrock's Messages endpoint too)
 
 
 def bedrock_error(error: CachepointError, request_id: str) -> Response:
@@ -52,5 +53,5 @@ def anthropic_error_event(error: CachepointError) -> dict[str, object]:
 async def handle_error(request: Request, exc: Exception) -> Response:
     """Starlette's exception handler: the one boundary where any failure becomes a wire error."""
     error = as_cachepoint_error(exc, request_id_of(request))
-    render = anthropic_error if request.url.path.startswith(ANTHROPIC_PREFIX) else bedrock_error
+    render = anthropic_error if request.url.path.startswith(ANTHROPIC_SHAPED) else bedrock_error
     return render(error, request_id_of(request))

@@ -46,6 +46,7 @@ class Operation(StrEnum):
     INVOKE_STREAM = "InvokeModelWithResponseStream"
     COUNT_TOKENS = "CountTokens"
     MESSAGES = "Messages"  # /v1/messages; streams or not by its body's `stream`
+    BEDROCK_MESSAGES = "AnthropicMessages"  # Bedrock Runtime's /anthropic/v1/messages: Bedrock's models and logs
     COUNT_MESSAGE_TOKENS = "CountMessageTokens"
 
     @property
@@ -60,6 +61,7 @@ OPERATIONS: Mapping[Operation, OperationFacts] = {
     Operation.INVOKE_STREAM: OperationFacts(Surface.BEDROCK_ANTHROPIC, streaming=True, bedrock_logged=True),
     Operation.COUNT_TOKENS: OperationFacts(Surface.COUNTING, streaming=False, bedrock_logged=False),
     Operation.MESSAGES: OperationFacts(Surface.ANTHROPIC, streaming=False, bedrock_logged=False),
+    Operation.BEDROCK_MESSAGES: OperationFacts(Surface.BEDROCK_ANTHROPIC, streaming=False, bedrock_logged=True),
     Operation.COUNT_MESSAGE_TOKENS: OperationFacts(Surface.ANTHROPIC, streaming=False, bedrock_logged=False),
 }
 

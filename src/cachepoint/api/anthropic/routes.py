@@ -1,20 +1,25 @@
-"""The Anthropic Messages API on the same port: POST /v1/messages (JSON or SSE), /v1/messages/count_tokens.
+"""The Anthropic Messages API on the same port: POST /v1/messages (JSON or SSE), /v1/messages/count_tokens,
+and Bedrock Runtime's own Messages endpoint, POST /anthropic/v1/messages.
 
-Model names are Anthropic's (dated or undated) or Bedrock model IDs; the cache is the same one the
-Bedrock paths use, in the listener's Region. `max_tokens: 0` pre-warms: prefill and cache write only.
+On /v1, model names are Anthropic's (dated or undated) or Bedrock model IDs, and usage is the Anthropic API's.
+On /anthropic/v1 (Bedrock Runtime's base URL `…/anthropic`), the model is a Bedrock model or inference-profile
+ID (routed across the profile's Regions), callers sign with SigV4 or a Bedrock API key, usage is Bedrock's
+view of it and calls go to the invocation logs. The cache is the one the Bedrock paths use. `max_tokens: 0`
+pre-warms: prefill and cache write only.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cachepoint.api.anthropic import decode
 from cachepoint.api.anthropic.events import AnthropicEvent, MessageShape, anthropic_events
-from cachepoint.api.bedrock.responses import anthropic_message_body, cache_header, new_message_id
+from cachepoint.api.bedrock.responses import anthropic_message_body, cache_header, new_message_id, offers_one_hour
 from cachepoint.api.common import invocation, services_of
 from cachepoint.api.errors import anthropic_error_event, request_id_of
 from cachepoint.api.sse import sse_event
@@ -22,25 +27,46 @@ from cachepoint.api.streaming import SSE, guarded, stream_response
 from cachepoint.errors import CachepointError
 from cachepoint.service import Operation
 
-MESSAGE_PREFIX = "msg_"
-
-
 SERVICE_TIER = "standard"  # the tier the Anthropic API reports in usage; this server has no other
 
+
+@dataclass(frozen=True)
+class Flavour:
+    """What differs between the Anthropic API's Messages endpoint and Bedrock Runtime's."""
+
+    operation: Operation
+    message_prefix: str
+    service_tier: str | None  # the Anthropic API names it in usage
+    bedrock: bool  # Bedrock's usage view: `cache_creation` only for models offering the 1-hour TTL
+
+
+ANTHROPIC_API = Flavour(Operation.MESSAGES, "msg_", SERVICE_TIER, bedrock=False)
+BEDROCK_RUNTIME = Flavour(Operation.BEDROCK_MESSAGES, "msg_bdrk_", None, bedrock=True)
+
+
 async def messages(request: Request) -> Response:
+    return await _messages(request, ANTHROPIC_API)
+
+
+async def bedrock_messages(request: Request) -> Response:
+    return await _messages(request, BEDROCK_RUNTIME)
+
+
+async def _messages(request: Request, flavour: Flavour) -> Response:
     inference = services_of(request).inference
-    call = await inference.open(await invocation(request, Operation.MESSAGES, "", decode.messages_body))
+    call = await inference.open(await invocation(request, flavour.operation, "", decode.messages_body))
     headers = {"request-id": request_id_of(request)}
-    message_id = new_message_id(MESSAGE_PREFIX)
+    message_id = new_message_id(flavour.message_prefix)
+    creation = offers_one_hour(call.spec) if flavour.bedrock else True
     if call.decoded.stream:
-        shape = MessageShape(message_id, call.spec.response_model_name, True, bedrock_metrics=False,
-                             service_tier=SERVICE_TIER)  # fmt: skip
+        shape = MessageShape(message_id, call.spec.response_model_name, creation, bedrock_metrics=flavour.bedrock,
+                             service_tier=flavour.service_tier)  # fmt: skip
         late: dict[str, str] = {}
         frames = guarded(_sse(anthropic_events(inference, call, shape, late)), request_id_of(request), _error_event)
         return await stream_response(frames, SSE, headers, late)
     result = await inference.complete(call)
-    body = anthropic_message_body(result, call.spec, message_id=message_id, with_cache_creation=True,
-                                  service_tier=SERVICE_TIER)  # fmt: skip
+    body = anthropic_message_body(result, call.spec, message_id=message_id, with_cache_creation=creation,
+                                  service_tier=flavour.service_tier)  # fmt: skip
     return JSONResponse(body, headers=headers | cache_header(result))
 
 
