@@ -18,7 +18,8 @@ from cachepoint.bootstrap import build_services
 from cachepoint.clock import FakeClock
 from cachepoint.engine.fake import FakeEngine
 from cachepoint.routing.profiles import ProfileStore
-from cachepoint.settings import EngineSettings, LoggingSettings, Settings
+from cachepoint.settings import EngineSettings, LoggingSettings, RoutingSettings, Settings
+from tests.api.test_replica_failover import two_replicas
 from tests.live import serve
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -109,3 +110,33 @@ def test_the_cache_explorer_shows_live_entries_counting_down_miss_causes_and_idl
     assert 'data-gap="under 5 min" data-returns="2" data-reads="1"' in first  # A read at once, A evicted and back
     assert 'data-gap="5-60 min" data-returns="1" data-reads="0"' in first  # A expired after 301 s
     assert first.count("<tr data-saved-prefix=") >= 1 and first.count("<tr data-lost-prefix=") >= 2
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by scripts/setup.sh")
+def test_the_miss_chart_names_region_switches_replica_losses_and_salt_changes(tmp_path: Path) -> None:
+    """The causes the first explorer test cannot produce on one in-process engine: a profile scattered over its
+    Regions (`bedrock` routing), a remote replica that died holding a prefix, a changed tool_choice."""
+    clock = FakeClock(start_s=1_763_700_000)
+    services = fake_services(tmp_path, clock, FakeEngine(), routing=RoutingSettings(policy="bedrock", seed=7))
+    dying, _ = two_replicas(services, after=None)  # us-east-1 is served by two remote replicas
+    with serve(services) as server:
+        runtime = boto3.client("bedrock-runtime", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="AKIDCAUSES",
+                               aws_secret_access_key="x", config=Config(retries={"total_max_attempts": 1}))  # fmt: skip
+
+        def ask(model: str, **extra: Any) -> str:
+            messages = [{"role": "user", "content": [{"text": "ledger " * 170}, {"cachePoint": {"type": "default"}}]}]
+            answer = runtime.converse(modelId=model, messages=messages, **extra)
+            return str(answer["ResponseMetadata"]["HTTPHeaders"]["x-cachepoint-cache"].split(":")[-1])
+
+        profile = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+        causes = [ask(profile) for _ in range(8)]
+        assert causes[0] == "new" and "region-switch" in causes
+        nova, tools = "amazon.nova-pro-v1:0", [{"toolSpec": {"name": "t", "inputSchema": {"json": {}}}}]
+        assert ask(nova, toolConfig={"tools": tools, "toolChoice": {"auto": {}}}) == "new"
+        dying.runner.dead = True  # type: ignore[attr-defined]
+        assert ask(nova, toolConfig={"tools": tools, "toolChoice": {"auto": {}}}) == "replica-lost"
+        assert ask(nova, toolConfig={"tools": tools, "toolChoice": {"any": {}}}) == "tool-choice-changed"
+        dom = browse(f"{server.url}/dashboard", tmp_path / "p", "--dump-dom").stdout
+
+    for cause in ("new", "region-switch", "replica-lost", "tool-choice-changed"):
+        assert f'data-cause="{cause}"' in dom, cause
