@@ -74,6 +74,17 @@ def anthropic_usage(usage: Usage, *, with_cache_creation: bool, service_tier: st
     return view
 
 
+def nova_usage(usage: Usage) -> dict[str, int]:
+    """Nova's native InvokeModel usage: cache counters spelled `…TokenCount`; `totalTokens` counts cached ones too."""
+    return {
+        "inputTokens": usage.input_tokens,
+        "outputTokens": usage.output_tokens,
+        "totalTokens": usage.total_tokens,
+        "cacheReadInputTokenCount": usage.cache_read_tokens,
+        "cacheWriteInputTokenCount": usage.cache_write_tokens,
+    }
+
+
 def invoke_headers(usage: Usage, latency_ms: int) -> dict[str, str]:
     return {
         "X-Amzn-Bedrock-Input-Token-Count": str(usage.input_tokens),

@@ -179,12 +179,6 @@ class RedisDirectory:
                 continue  # written by another version: skipped, not fatal
         return states
 
-    def ping(self) -> bool:
-        try:
-            return bool(self._redis.ping())
-        except redis.exceptions.RedisError:
-            return False
-
     def close(self) -> None:
         self._redis.close()
 

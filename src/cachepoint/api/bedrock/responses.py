@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from cachepoint.accounting.usage import anthropic_usage, converse_usage
+from cachepoint.accounting.usage import anthropic_usage, converse_usage, nova_usage
 from cachepoint.cache.plan import CachePlan
 from cachepoint.models.spec import ModelSpec
 from cachepoint.service import Result
@@ -22,15 +22,12 @@ def converse_body(result: Result) -> dict[str, Any]:
 
 
 def nova_body(result: Result) -> dict[str, Any]:
-    """Nova's native InvokeModel response: Converse's message and stop reason, the usage in its own spelling
-    (cache counters as `…TokenCount`; `totalTokens` counts cached tokens too)."""
-    u = result.usage
+    """Nova's native InvokeModel response: Converse's message and stop reason, the usage in Nova's spelling."""
     return {
         "output": {"message": {"content": [{"text": result.text}], "role": "assistant"}},
         "stopReason": result.stop_reason.value,
-        "usage": {"inputTokens": u.input_tokens, "outputTokens": u.output_tokens, "totalTokens": u.total_tokens,
-                  "cacheReadInputTokenCount": u.cache_read_tokens, "cacheWriteInputTokenCount": u.cache_write_tokens},
-    }  # fmt: skip
+        "usage": nova_usage(result.usage),
+    }
 
 
 def service_tier(result: Result) -> dict[str, Any]:

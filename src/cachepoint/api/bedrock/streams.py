@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cachepoint.accounting.usage import converse_usage, invocation_metrics
+from cachepoint.accounting.usage import converse_usage, invocation_metrics, nova_usage
 from cachepoint.api.anthropic.events import MessageShape, anthropic_events
 from cachepoint.api.bedrock import decode
 from cachepoint.api.bedrock.headers import echoed_headers, request_metadata
@@ -24,7 +24,6 @@ from cachepoint.api.bedrock.responses import (
     new_message_id,
     offers_one_hour,
     plan_headers,
-    nova_body,
     service_tier,
 )
 from cachepoint.api.common import invocation, services_of
@@ -66,7 +65,7 @@ async def _converse_events(
                 result = event.result
                 yield "contentBlockStop", {"contentBlockIndex": 0}, None
                 yield "messageStop", {"stopReason": result.stop_reason.value}, None
-                usage = nova_body(result)["usage"] if nova else converse_usage(result.usage)
+                usage = nova_usage(result.usage) if nova else converse_usage(result.usage)
                 metadata = {"usage": usage, "metrics": {"latencyMs": result.latency_ms}} | service_tier(result)
                 yield "metadata", metadata, result
 
