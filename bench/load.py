@@ -30,7 +30,7 @@ import boto3
 import httpx
 from botocore.config import Config
 
-MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"  # on-demand: one Region, one engine
+MODEL = "anthropic.claude-haiku-4-5-20251001-v1:0"  # made on-demand below: one Region, one engine
 BUDGET_BYTES = 256 * 2**20
 OVERHEAD_BYTES = 512 * 2**20  # transient snapshot copies, request buffers, allocator slack
 RESULTS = Path(__file__).parent / "results" / "load.json"
@@ -57,7 +57,7 @@ def start_server(state: Path) -> tuple[str, subprocess.Popen[bytes]]:
     config = state / "cachepoint.toml"
     config.write_text(
         f'[server]\nstate_dir = "{state}"\n[cache]\nmax_bytes = {BUDGET_BYTES}\n'
-        f'[catalog.models."{MODEL}"]\nmin_tokens = 1024\n[logging]\nfsync = true\n'
+        f'[catalog.models."{MODEL}"]\non_demand = true\nmin_tokens = 1024\n[logging]\nfsync = true\n'
     )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

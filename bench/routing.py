@@ -41,8 +41,8 @@ from cachepoint.routing.profiles import ProfileStore  # noqa: E402
 from cachepoint.settings import EngineSettings, RoutingSettings, Settings  # noqa: E402
 from tests.live import serve  # noqa: E402
 
-MODEL = "apac.anthropic.claude-sonnet-4-20250514-v1:0"
-BASE = "anthropic.claude-sonnet-4-20250514-v1:0"
+MODEL = "apac.anthropic.claude-sonnet-4-6"
+BASE = "anthropic.claude-sonnet-4-6"
 SOURCE = "ap-northeast-1"
 CAPACITY = 4  # jobs a Region's engine admits at once (queued + running)
 PREFILL_S_PER_TOKEN = 0.0002  # the fake engine's simulated prefill cost

@@ -2,7 +2,7 @@
 
 from cachepoint.testing import assert_cache_hit, assert_cache_written, bedrock_endpoint
 
-MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"  # caches prefixes of 1,024 tokens and more
+MODEL = "us.anthropic.claude-sonnet-4-6"  # caches prefixes of 1,024 tokens and more
 SYSTEM = "You are the support agent of a harbour. " + "Always answer with the ledger's exact figures. " * 120
 
 

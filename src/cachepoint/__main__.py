@@ -29,7 +29,7 @@ from cachepoint.settings import DEFAULT_PORT, NODE_PORT, load_settings
 BANNER = """cachepoint listening on {url}  (Region {region})
   boto3:   boto3.client("bedrock-runtime", endpoint_url="{url}", region_name="{region}")
   AWS CLI: aws bedrock-runtime converse --endpoint-url {url} --region {region} \\
-             --model-id us.anthropic.claude-sonnet-4-5-20250929-v1:0 \\
+             --model-id us.anthropic.claude-sonnet-4-6 \\
              --messages '[{{"role":"user","content":[{{"text":"Hello"}}]}}]'
   env:     AWS_ENDPOINT_URL_BEDROCK_RUNTIME={url}
 {notes}

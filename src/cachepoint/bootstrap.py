@@ -84,13 +84,14 @@ def build_services(
         clock=clock,
         offload=Offload(OffloadSettings(decode_processes=settings.limits.decode_processes)),
         max_blocks=settings.limits.max_blocks,
+        lifecycle=settings.lifecycle,
     )
     authenticator = Authenticator(settings.auth, settings.region, settings.account_for, regions.regions)
     monitor = _monitor(settings, inference, cache, clock)
     return AppServices(
         settings=settings,
         inference=inference,
-        control=ControlService(catalog, regions, profiles, clock),
+        control=ControlService(catalog, regions, profiles, clock, settings.lifecycle),
         clock=clock,
         telemetry=telemetry,
         authenticator=authenticator,

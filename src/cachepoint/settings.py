@@ -15,7 +15,10 @@ Everything is built once into frozen dataclasses and passed down. A config file 
     model_path = "/models/qwen2.5-0.5b-instruct-q4_k_m.gguf"
     template = "chatml"
 
-    [catalog.models."anthropic.claude-sonnet-4-5-20250929-v1:0"]   # any catalog field can be overridden
+    [catalog]
+    lifecycle = "enforce"         # end-of-life models get Bedrock's 404; "report": served, marked
+
+    [catalog.models."anthropic.claude-sonnet-4-6"]   # any catalog field can be overridden
     engine = "qwen"
     min_tokens = 2048
 
@@ -37,7 +40,7 @@ Everything is built once into frozen dataclasses and passed down. A config file 
     [routing]
     policy = "cache-affinity"     # or "bedrock" (cache-blind, like Bedrock's cross-Region routing)
     [routing.profiles]            # per-profile policies (profile ID or ARN as invoked)
-    "apac.anthropic.claude-sonnet-4-20250514-v1:0" = "bedrock"
+    "apac.anthropic.claude-sonnet-4-6" = "bedrock"
 
     [auth]                        # "dev" (default): any credentials, loopback only; "strict": verified
     mode = "strict"
@@ -64,7 +67,7 @@ Everything is built once into frozen dataclasses and passed down. A config file 
     s3_endpoint_url = "http://127.0.0.1:9000"
 
     [regions.ap-northeast-2]      # Regions: add, mark down, or switch caching off per model
-    prompt_caching_disabled = ["anthropic.claude-sonnet-4-20250514-v1:0"]
+    prompt_caching_disabled = ["anthropic.claude-sonnet-4-6"]
     replicas = ["embedded", "node://10.0.0.5:8790"]   # its engine replicas (default: ["embedded"])
 """
 
@@ -75,11 +78,13 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cachepoint.auth.authenticator import AuthSettings
 from cachepoint.auth.sigv4 import Secret
+from cachepoint.models.lifecycle import LifecyclePolicy
 
 DEFAULT_PORT = 8788
 NODE_PORT = 8790
@@ -233,6 +238,7 @@ class Settings:
     region: str = DEFAULT_REGION
     engines: Mapping[str, EngineSettings] = field(default_factory=lambda: {"default": EngineSettings("default")})
     catalog_overrides: Mapping[str, Any] = field(default_factory=dict)
+    lifecycle: LifecyclePolicy = LifecyclePolicy.ENFORCE  # `[catalog] lifecycle`: what end of life does to a call
     accounts: Mapping[str, str] = field(default_factory=dict)
     cache_max_bytes: int = field(default_factory=default_cache_bytes)
     cache_max_account_share: float = 0.5  # of the budget, while other accounts hold entries (noisy neighbours)
@@ -328,7 +334,8 @@ def settings_from_table(table: Mapping[str, Any], **cli: Any) -> Settings:
         port=int(server.get("port", DEFAULT_PORT)),
         region=server.get("region", DEFAULT_REGION),
         engines={name: _engine(name, row) for name, row in engines.items()},
-        catalog_overrides=table.get("catalog", {}),
+        catalog_overrides={k: v for k, v in table.get("catalog", {}).items() if k not in _CATALOG_POLICIES},
+        lifecycle=_choice(LifecyclePolicy, table.get("catalog", {}).get("lifecycle", "enforce"), "[catalog] lifecycle"),
         accounts=dict(table.get("accounts", {})),
         regions_table={k: table[k] for k in ("regions", "geos") if k in table},
         routing=RoutingSettings(**table.get("routing", {})),
@@ -338,6 +345,18 @@ def settings_from_table(table: Mapping[str, Any], **cli: Any) -> Settings:
         cluster=ClusterSettings(**table.get("cluster", {})),
         **optional,
     )
+
+
+_CATALOG_POLICIES = {"lifecycle"}  # [catalog] keys that are policies, not model overrides
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _choice(kind: type[E], value: object, name: str) -> E:
+    try:
+        return kind(str(value))
+    except ValueError:
+        raise ValueError(f"{name} must be one of {[m.value for m in kind]}, not {value!r}") from None
 
 
 def _auth(row: Mapping[str, Any]) -> AuthSettings:

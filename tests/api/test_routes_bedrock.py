@@ -373,8 +373,8 @@ def test_invoke_model_writes_then_reads_with_token_count_headers(runtime: Boto) 
 
 
 def test_invoke_model_below_the_minimum_caches_nothing_and_says_so(runtime: Boto) -> None:
-    """Claude 3.5 Haiku: on-demand, a 2,048-token minimum and no 1h TTL (so no `cache_creation` object)."""
-    response = invoke(runtime, "InvokeModel", INVOKE_BODY, model_id="anthropic.claude-3-5-haiku-20241022-v1:0")
+    """Claude Haiku 4.5: a 4,096-token minimum; it offers the 1h TTL, so Bedrock adds the `cache_creation` object."""
+    response = invoke(runtime, "InvokeModel", INVOKE_BODY, model_id="us.anthropic.claude-haiku-4-5-20251001-v1:0")
 
     assert cache_headers(response)[0] == f"skipped-below-minimum:{SYSTEM_WRITTEN}:5m"
     body = response.json()
@@ -383,7 +383,7 @@ def test_invoke_model_below_the_minimum_caches_nothing_and_says_so(runtime: Boto
         "id": "<id>",
         "type": "message",
         "role": "assistant",
-        "model": "claude-3-5-haiku-20241022",
+        "model": "claude-haiku-4-5-20251001",
         "content": [{"type": "text", "text": INVOKE_ANSWER}],
         "stop_reason": "max_tokens",
         "stop_sequence": None,
@@ -391,6 +391,7 @@ def test_invoke_model_below_the_minimum_caches_nothing_and_says_so(runtime: Boto
             "input_tokens": INVOKE_PROMPT,
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
             "output_tokens": MAX_TOKENS,
         },
     }

@@ -11,6 +11,11 @@ from urllib.parse import quote
 import pytest
 
 from cachepoint.api.common import AppServices
+from cachepoint.bootstrap import build_services
+from cachepoint.clock import FakeClock
+from cachepoint.engine.fake import FakeEngine
+from cachepoint.routing.profiles import ProfileStore
+from cachepoint.settings import EngineSettings, Settings
 from tests.api.wire import (
     ACCESS_KEY,
     APP_PROFILE_ID,
@@ -30,41 +35,49 @@ SONNET_FM_ARN = f"arn:aws:bedrock:us-east-1::foundation-model/{SONNET_BASE}"
 US = ("us-east-1", "us-east-2", "us-west-2")  # the us. geography's configured destinations
 EVERYWHERE = US + ("eu-west-1", "eu-central-1", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1", "ap-southeast-2")
 
-# (model ID, name, provider, on demand): the packaged catalog, in its order
+TODAY_S = 1_796_126_400.0  # 2026-12-01T12:00Z: the control plane lists the catalog as of this instant
+
+
+def _dates(legacy: str, extended: str, eol: str, launched: str | None = None) -> dict[str, str]:
+    dated = {"startOfLifeTime": launched, "legacyTime": legacy, "publicExtendedAccessTime": extended,
+             "endOfLifeTime": eol}  # fmt: skip
+    return {name: f"{day}T00:00:00Z" for name, day in dated.items() if day}
+
+
+def _launched(day: str) -> dict[str, str]:
+    return {"status": "ACTIVE", "startOfLifeTime": f"{day}T00:00:00Z"}
+
+
+# (model ID, name, provider, on demand, lifecycle): the packaged catalog in its order, as listed on TODAY_S.
+# Past their end of life on that day (Bedrock's dates), and so not listed: Claude 3.5 Haiku (2026-06-19),
+# Claude 3.7 Sonnet (2026-04-28), Claude Sonnet 4 (2026-10-14), Claude Opus 4 (2026-05-31), Nova Premier (2026-09-14).
+ACTIVE = {"status": "ACTIVE"}
 CATALOG = [
-    ("anthropic.claude-3-5-haiku-20241022-v1:0", "Claude 3.5 Haiku", "Anthropic", True),
-    ("anthropic.claude-3-7-sonnet-20250219-v1:0", "Claude 3.7 Sonnet", "Anthropic", False),
-    ("anthropic.claude-sonnet-4-20250514-v1:0", "Claude Sonnet 4", "Anthropic", False),
-    ("anthropic.claude-sonnet-4-5-20250929-v1:0", "Claude Sonnet 4.5", "Anthropic", False),
-    ("anthropic.claude-sonnet-4-6", "Claude Sonnet 4.6", "Anthropic", False),
-    ("anthropic.claude-haiku-4-5-20251001-v1:0", "Claude Haiku 4.5", "Anthropic", False),
-    ("anthropic.claude-opus-4-20250514-v1:0", "Claude Opus 4", "Anthropic", False),
-    ("anthropic.claude-opus-4-1-20250805-v1:0", "Claude Opus 4.1", "Anthropic", False),
-    ("anthropic.claude-opus-4-5-20251101-v1:0", "Claude Opus 4.5", "Anthropic", False),
-    ("anthropic.claude-opus-4-6-v1", "Claude Opus 4.6", "Anthropic", False),
-    ("anthropic.claude-opus-4-7", "Claude Opus 4.7", "Anthropic", False),
-    ("anthropic.claude-opus-4-8", "Claude Opus 4.8", "Anthropic", False),
-    ("anthropic.claude-opus-5", "Claude Opus 5", "Anthropic", False),
-    ("anthropic.claude-sonnet-5", "Claude Sonnet 5", "Anthropic", False),
-    ("amazon.nova-micro-v1:0", "Nova Micro", "Amazon", True),
-    ("amazon.nova-lite-v1:0", "Nova Lite", "Amazon", True),
-    ("amazon.nova-pro-v1:0", "Nova Pro", "Amazon", True),
-    ("amazon.nova-premier-v1:0", "Nova Premier", "Amazon", False),
-    ("meta.llama3-3-70b-instruct-v1:0", "Llama 3.3 70B Instruct", "Meta", False),
-]
+    ("anthropic.claude-sonnet-4-5-20250929-v1:0", "Claude Sonnet 4.5", "Anthropic", False,
+     {"status": "LEGACY"} | _dates("2026-10-08", "2027-01-08", "2027-04-08", "2025-09-29")),
+    ("anthropic.claude-sonnet-4-6", "Claude Sonnet 4.6", "Anthropic", False, _launched("2026-02-17")),
+    ("anthropic.claude-haiku-4-5-20251001-v1:0", "Claude Haiku 4.5", "Anthropic", False, ACTIVE),
+    ("anthropic.claude-opus-4-1-20250805-v1:0", "Claude Opus 4.1", "Anthropic", False,
+     {"status": "LEGACY"} | _dates("2026-07-08", "2026-10-08", "2027-01-08")),
+    ("anthropic.claude-opus-4-5-20251101-v1:0", "Claude Opus 4.5", "Anthropic", False, ACTIVE),
+    ("anthropic.claude-opus-4-6-v1", "Claude Opus 4.6", "Anthropic", False, _launched("2026-02-05")),
+    ("anthropic.claude-opus-4-7", "Claude Opus 4.7", "Anthropic", False, _launched("2026-04-16")),
+    ("anthropic.claude-opus-4-8", "Claude Opus 4.8", "Anthropic", False, _launched("2026-05-28")),
+    ("anthropic.claude-opus-5", "Claude Opus 5", "Anthropic", False, _launched("2026-07-24")),
+    ("anthropic.claude-sonnet-5", "Claude Sonnet 5", "Anthropic", False, _launched("2026-06-30")),
+    ("amazon.nova-micro-v1:0", "Nova Micro", "Amazon", True, ACTIVE),
+    ("amazon.nova-lite-v1:0", "Nova Lite", "Amazon", True, ACTIVE),
+    ("amazon.nova-pro-v1:0", "Nova Pro", "Amazon", True, ACTIVE),
+    ("meta.llama3-3-70b-instruct-v1:0", "Llama 3.3 70B Instruct", "Meta", False, ACTIVE),
+]  # fmt: skip
 # the system profiles seen from us-east-1, in the order ListInferenceProfiles gives them
 SYSTEM_PROFILE_IDS = [
-    "us.anthropic.claude-3-5-haiku-20241022-v1:0",
-    "us.anthropic.claude-3-7-sonnet-20250219-v1:0",
-    "global.anthropic.claude-sonnet-4-20250514-v1:0",
-    "us.anthropic.claude-sonnet-4-20250514-v1:0",
     "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
     "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
     "global.anthropic.claude-sonnet-4-6",
     "us.anthropic.claude-sonnet-4-6",
     "global.anthropic.claude-haiku-4-5-20251001-v1:0",
     "us.anthropic.claude-haiku-4-5-20251001-v1:0",
-    "us.anthropic.claude-opus-4-20250514-v1:0",
     "us.anthropic.claude-opus-4-1-20250805-v1:0",
     "global.anthropic.claude-opus-4-5-20251101-v1:0",
     "us.anthropic.claude-opus-4-5-20251101-v1:0",
@@ -81,9 +94,16 @@ SYSTEM_PROFILE_IDS = [
     "us.amazon.nova-micro-v1:0",
     "us.amazon.nova-lite-v1:0",
     "us.amazon.nova-pro-v1:0",
-    "us.amazon.nova-premier-v1:0",
     "us.meta.llama3-3-70b-instruct-v1:0",
 ]
+
+
+@pytest.fixture
+def fake_services(fake_engine: FakeEngine) -> AppServices:
+    """The server as of TODAY_S (the lifecycle's dates are evaluated on its clock)."""
+    settings = Settings(engines={"default": EngineSettings("default", kind="fake")})
+    return build_services(settings, engine_factory=lambda _: fake_engine, profiles=ProfileStore(":memory:"),
+                          clock=FakeClock(TODAY_S))  # fmt: skip
 
 
 @pytest.fixture
@@ -99,7 +119,7 @@ def ok(response: Response, status: int = 200) -> Any:
     return response.json()
 
 
-def summary(model_id: str, name: str, provider: str, on_demand: bool) -> dict[str, Any]:
+def summary(model_id: str, name: str, provider: str, on_demand: bool, lifecycle: dict[str, str]) -> dict[str, Any]:
     return {
         "modelArn": f"arn:aws:bedrock:us-east-1::foundation-model/{model_id}",
         "modelId": model_id,
@@ -110,7 +130,7 @@ def summary(model_id: str, name: str, provider: str, on_demand: bool) -> dict[st
         "responseStreamingSupported": True,
         "customizationsSupported": [],
         "inferenceTypesSupported": ["ON_DEMAND"] if on_demand else ["INFERENCE_PROFILE"],
-        "modelLifecycle": {"status": "ACTIVE"},
+        "modelLifecycle": lifecycle,
     }
 
 
@@ -188,7 +208,7 @@ def test_list_foundation_models_rejects_an_unknown_inference_type(control: Boto)
 def test_get_foundation_model(control: Boto, identifier: str) -> None:
     body = ok(control("GetFoundationModel", modelIdentifier=identifier))
 
-    assert body == {"modelDetails": summary(SONNET_BASE, "Claude Sonnet 4.5", "Anthropic", False)}
+    assert body == {"modelDetails": summary(*CATALOG[0])}
 
 
 def test_get_unknown_foundation_model_is_not_found(control: Boto) -> None:
@@ -215,7 +235,7 @@ def test_list_profiles_pages_with_next_token(control: Boto, account: str) -> Non
     first = ok(control("ListInferenceProfiles", maxResults=5, typeEquals="SYSTEM_DEFINED"))
     assert first["nextToken"] == "5"
     assert len(first["inferenceProfileSummaries"]) == 5
-    assert first["inferenceProfileSummaries"][4] == sonnet_profile(account, "global", EVERYWHERE)
+    assert first["inferenceProfileSummaries"][0] == sonnet_profile(account, "global", EVERYWHERE)
 
     pages, token = [first], first["nextToken"]
     while token:
@@ -223,7 +243,7 @@ def test_list_profiles_pages_with_next_token(control: Boto, account: str) -> Non
         token = pages[-1].get("nextToken")
 
     assert [p["inferenceProfileId"] for page in pages for p in page["inferenceProfileSummaries"]] == SYSTEM_PROFILE_IDS
-    assert len(pages) == 6
+    assert len(pages) == 5
 
 
 @pytest.mark.parametrize(

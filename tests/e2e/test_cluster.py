@@ -31,7 +31,7 @@ from tests.process import ServerProcess, start, stop
 SECRET = "cluster-secret-for-tests-0123456789"
 SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 PROFILE = f"us.{SONNET}"
-SCATTERED = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"  # routed with the `bedrock` policy
+SCATTERED = "us.anthropic.claude-sonnet-4-6"  # routed with the `bedrock` policy
 US = ("us-east-1", "us-east-2", "us-west-2")
 SYSTEM = "You translate novels chapter by chapter, keeping every name. " * 24  # ~1,400 fake tokens
 

@@ -163,7 +163,7 @@ def test_input_too_long(runtime: Any) -> None:
 
 
 def test_profile_only_model_called_on_demand(runtime: Any) -> None:
-    error = _raised(lambda: runtime.converse(modelId="anthropic.claude-sonnet-4-20250514-v1:0", messages=USER))
+    error = _raised(lambda: runtime.converse(modelId="anthropic.claude-sonnet-4-6", messages=USER))
     assert isinstance(error, runtime.exceptions.ValidationException)
     assert "with on-demand throughput isn\u2019t supported" in error.response["Error"]["Message"]  # type: ignore[attr-defined]
 

@@ -17,7 +17,7 @@ from tests.e2e.test_caching import CP, SONNET, document
 from tests.live import LiveServer, serve
 
 BASE = SONNET.removeprefix("us.")
-SONNET_4 = "anthropic.claude-sonnet-4-20250514-v1:0"
+SONNET_46 = "anthropic.claude-sonnet-4-6"  # has an apac. profile
 
 
 def clients(url: str, region: str = "us-east-1", key: str = "AKIDREGIONS") -> tuple[Any, Any]:
@@ -112,13 +112,13 @@ def test_cache_affinity_keeps_every_read_in_one_region(live: LiveServer) -> None
 def test_apac_profile_from_tokyo(live: LiveServer) -> None:
     _, runtime = clients(live.url, region="ap-northeast-1")
     response = runtime.converse(
-        modelId="apac." + SONNET_4,
+        modelId="apac." + SONNET_46,
         messages=[{"role": "user", "content": [{"text": "Hi"}]}],
         inferenceConfig={"maxTokens": 2},
     )
     assert served(response)[0] in {"ap-northeast-1", "ap-northeast-2", "ap-southeast-1", "ap-southeast-2"}
     with pytest.raises(runtime.exceptions.ValidationException, match="The provided model identifier is invalid."):
-        runtime.converse(modelId="us." + SONNET_4, messages=[{"role": "user", "content": [{"text": "Hi"}]}])
+        runtime.converse(modelId="us." + SONNET_46, messages=[{"role": "user", "content": [{"text": "Hi"}]}])
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def test_bedrock_routing_rewrites_the_prefix_at_each_new_region(seeded: LiveServ
     seen: dict[str, int] = {}
     regions = []
     for i in range(12):
-        region, read, written = served(ask(runtime, "us." + SONNET_4, text, f"chapter {i}?"))
+        region, read, written = served(ask(runtime, "us." + SONNET_46, text, f"chapter {i}?"))
         regions.append(region)
         if region in seen:
             assert (read, written) == (seen[region], 0), f"call {i} in {region} should read"
@@ -156,7 +156,7 @@ def test_bedrock_routing_rewrites_the_prefix_at_each_new_region(seeded: LiveServ
 def test_a_region_that_does_not_cache_never_reports_cache_tokens(seeded: LiveServer) -> None:
     _, runtime = clients(seeded.url, region="ap-northeast-1")
     text = "roman " * 300
-    results = [ask(runtime, "apac." + SONNET_4, text, f"q{i}") for i in range(16)]
+    results = [ask(runtime, "apac." + SONNET_46, text, f"q{i}") for i in range(16)]
     in_seoul = [r for r in results if served(r)[0] == "ap-northeast-2"]
     assert in_seoul, "the seeded spread reaches ap-northeast-2"
     for response in in_seoul:

@@ -3,6 +3,8 @@ and described the way the rest of the server needs it."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from cachepoint.models.catalog import Catalog
@@ -15,6 +17,7 @@ from cachepoint.types import Ttl
 CATALOG = Catalog.packaged()
 REGIONS = RegionMap.packaged()
 ROWS = sorted(CATALOG, key=lambda spec: spec.model_id)
+TODAY = date(2026, 12, 1)  # the catalog's last check: no source may claim a later reading
 
 
 @pytest.mark.parametrize("spec", ROWS, ids=lambda spec: spec.model_id)
@@ -54,4 +57,28 @@ def test_caching_rules_and_bodies_are_set(spec: ModelSpec) -> None:
     assert 0 < spec.max_output_tokens <= spec.context_window
     assert CATALOG.get(spec.model_id) is spec
     if spec.anthropic_name is not None:
-        assert CATALOG.by_anthropic_name(spec.anthropic_name) is spec
+        on_anthropic = CATALOG.by_anthropic_name(spec.anthropic_name)
+        assert on_anthropic is not None and on_anthropic.model_id == spec.model_id
+        assert on_anthropic.prices == spec.prices and on_anthropic.geos == spec.geos  # only rules and dates differ
+
+
+@pytest.mark.parametrize("spec", ROWS, ids=lambda spec: spec.model_id)
+def test_every_row_names_its_sources_and_when_it_was_checked(spec: ModelSpec) -> None:
+    assert spec.sources, "a row without sources"
+    for name in spec.sources:
+        source = CATALOG.sources[name]
+        assert source.url.startswith("https://") and source.read <= TODAY
+    assert spec.checked is not None and spec.checked <= TODAY
+    assert len(set(spec.sources)) == len(spec.sources)
+    if spec.lifecycle.end_of_life is not None or spec.lifecycle.legacy is not None:
+        assert {"aws-model-lifecycle", "aws-startups-lifecycle"} & set(spec.sources), "lifecycle dates need a source"
+
+
+def test_disputed_facts_are_overridden_per_surface() -> None:
+    """Opus 4.7's minimum: AWS's table says 4,096 (Bedrock's surfaces), Anthropic's list 2,048 (/v1)."""
+    bedrock, anthropic = CATALOG.get("anthropic.claude-opus-4-7"), CATALOG.by_anthropic_name("claude-opus-4-7")
+    assert bedrock is not None and bedrock.caching is not None and bedrock.caching.min_tokens == 4096
+    assert anthropic is not None and anthropic.caching is not None and anthropic.caching.min_tokens == 2048
+    haiku = CATALOG.by_anthropic_name("claude-3-5-haiku")
+    assert haiku is not None and str(haiku.lifecycle.end_of_life) == "2026-02-19"  # Anthropic retired it first
+    assert str(CATALOG.get("anthropic.claude-3-5-haiku-20241022-v1:0").lifecycle.end_of_life) == "2026-06-19"  # type: ignore[union-attr]

@@ -8,7 +8,8 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
-from cachepoint.models.spec import CachingRules, ModelSpec, Prices
+from cachepoint.models.lifecycle import as_date, lifecycle_from_row
+from cachepoint.models.spec import CachingRules, ModelSpec, Prices, Source
 from cachepoint.types import Section, Ttl
 
 PACKAGED_CATALOG = "models.toml"
@@ -31,14 +32,24 @@ def merge_tables(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[s
 
 
 class Catalog:
-    def __init__(self, specs: Mapping[str, ModelSpec]) -> None:
+    def __init__(
+        self,
+        specs: Mapping[str, ModelSpec],
+        sources: Mapping[str, Source] | None = None,
+        on_anthropic: Mapping[str, ModelSpec] | None = None,
+    ) -> None:
         self._specs = dict(specs)
+        self.sources = dict(sources or {})
+        self._on_anthropic = dict(on_anthropic or {})  # rows whose facts differ on the Anthropic API (/v1)
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> Catalog:
-        families = table.get("caching", {})
-        specs = {mid: _spec(mid, row, families) for mid, row in table.get("models", {}).items()}
-        return cls(specs)
+        families, rows = table.get("caching", {}), table.get("models", {})
+        specs = {mid: _spec(mid, row, families) for mid, row in rows.items()}
+        sources = {name: _source(name, row) for name, row in table.get("sources", {}).items()}
+        differing = {mid: row for mid, row in rows.items() if "anthropic" in row}
+        on_anthropic = {mid: _spec(mid, _anthropic_row(row), families) for mid, row in differing.items()}
+        return cls(specs, sources, on_anthropic)
 
     @classmethod
     def packaged(cls, overrides: Mapping[str, Any] | None = None) -> Catalog:
@@ -48,11 +59,11 @@ class Catalog:
         return self._specs.get(model_id)
 
     def by_anthropic_name(self, name: str) -> ModelSpec | None:
-        """Anthropic API model names: the dated name, its undated alias, or a Bedrock model ID."""
-        for spec in self._specs.values():
-            if spec.anthropic_name and name in (spec.anthropic_name, _undated(spec.anthropic_name)):
-                return spec
-        return self.get(name)
+        """Anthropic API model names: the dated name, its undated alias, or a Bedrock model ID; the row as the
+        Anthropic API has it (its own minimums and retirement dates where they differ from Bedrock's)."""
+        found = next((s for s in self._specs.values() if s.anthropic_name and name in _names(s.anthropic_name)), None)
+        spec = found or self.get(name)
+        return self._on_anthropic.get(spec.model_id, spec) if spec else None
 
     def __iter__(self) -> Iterator[ModelSpec]:
         return iter(self._specs.values())
@@ -61,9 +72,18 @@ class Catalog:
         return len(self._specs)
 
 
-def _undated(name: str) -> str:
-    head, _, tail = name.rpartition("-")
-    return head if len(tail) == 8 and tail.isdigit() else name
+def _anthropic_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The row with its `anthropic` overrides; a lifecycle there replaces Bedrock's whole (other dates, not more)."""
+    merged = merge_tables(row, row["anthropic"])
+    if "lifecycle" in row["anthropic"]:
+        merged["lifecycle"] = row["anthropic"]["lifecycle"]
+    return merged
+
+
+def _names(anthropic_name: str) -> tuple[str, str]:
+    """The dated name and its undated alias."""
+    head, _, tail = anthropic_name.rpartition("-")
+    return anthropic_name, (head if len(tail) == 8 and tail.isdigit() else anthropic_name)
 
 
 def _spec(model_id: str, row: Mapping[str, Any], families: Mapping[str, Any]) -> ModelSpec:
@@ -82,6 +102,9 @@ def _spec(model_id: str, row: Mapping[str, Any], families: Mapping[str, Any]) ->
             prices=_prices(row.get("prices")),
             global_price_factor=Decimal(row.get("global_price_factor", "1")),
             invoke_body=row.get("invoke_body", "anthropic" if row.get("anthropic_name") else None),
+            lifecycle=lifecycle_from_row(row.get("lifecycle")),
+            sources=tuple(row.get("sources", ())),
+            checked=as_date(row["checked"]) if "checked" in row else None,
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise ValueError(f"model catalog row {model_id!r} is invalid: {exc!r}") from exc
@@ -112,3 +135,10 @@ def _prices(row: Mapping[str, str] | None) -> Prices | None:
         return None
     optional = {k: Decimal(row[k]) for k in ("write_5m", "write_1h", "read") if k in row}
     return Prices(input=Decimal(row["input"]), output=Decimal(row["output"]), **optional)
+
+
+def _source(name: str, row: Mapping[str, Any]) -> Source:
+    try:
+        return Source(name, str(row["url"]), as_date(row["read"]))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ValueError(f"catalog source {name!r} is invalid: {exc!r}") from exc

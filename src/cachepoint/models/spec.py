@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
+from cachepoint.models.lifecycle import Lifecycle
 from cachepoint.types import Section, Ttl
 
 
@@ -36,6 +38,15 @@ class Prices:
 
 
 @dataclass(frozen=True)
+class Source:
+    """A public page the catalog's facts come from, and when it was read."""
+
+    name: str
+    url: str
+    read: date
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     model_id: str
     name: str
@@ -50,6 +61,9 @@ class ModelSpec:
     prices: Prices | None = None
     global_price_factor: Decimal = Decimal(1)
     invoke_body: str | None = None  # the InvokeModel body it takes: "anthropic", "nova", or none (Converse only)
+    lifecycle: Lifecycle = Lifecycle()
+    sources: tuple[str, ...] = ()  # names in the catalog's [sources] table the row's facts come from
+    checked: date | None = None  # when the row was last checked against them
 
     @property
     def supports_caching(self) -> bool:

@@ -108,6 +108,7 @@ class Target:
     destinations: tuple[Region, ...]
     price_factor: Decimal = Decimal(1)
     tags: Mapping[str, str] = field(default_factory=dict)
+    lifecycle: str = ""  # '' while the model is active, else `x-cachepoint-lifecycle` (LEGACY; end-of-life=…)
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ class Result:
     prefill: Prefilled | None = None
     replica: str = ""
     service_tier: str | None = None
+    lifecycle: str = ""  # the target's lifecycle notice ('' while active)
 
     @property
     def physical(self) -> str | None:
@@ -180,6 +182,7 @@ class Started:
     plan: CachePlan
     inference_region: RegionId
     replica: str = ""  # the engine replica serving the call ("embedded", "node://…", "vllm://…")
+    lifecycle: str = ""  # the target's lifecycle notice ('' while active)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from cachepoint.clock import Clock
 from cachepoint.errors import ResourceNotFoundError, ServiceQuotaExceededError, ValidationError
 from cachepoint.models.catalog import Catalog
 from cachepoint.models.ids import INVALID_IDENTIFIER, ModelRef, RefKind, parse_model_identifier
+from cachepoint.models.lifecycle import LifecyclePolicy, LifecycleStatus
 from cachepoint.models.spec import ModelSpec
 from cachepoint.routing.profiles import AppProfile, ProfileStore
 from cachepoint.routing.regions import Region, RegionMap
@@ -31,30 +32,50 @@ class SystemProfile:
     destinations: tuple[Region, ...]
 
 
+@dataclass(frozen=True)
+class ListedModel:
+    spec: ModelSpec
+    status: LifecycleStatus  # END_OF_LIFE only under the `report` policy (shown as LEGACY, its dates past)
+
+
 Profile = SystemProfile | AppProfile
 
 
 class ControlService:
-    def __init__(self, catalog: Catalog, regions: RegionMap, profiles: ProfileStore, clock: Clock) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        regions: RegionMap,
+        profiles: ProfileStore,
+        clock: Clock,
+        lifecycle: LifecyclePolicy = LifecyclePolicy.ENFORCE,
+    ) -> None:
         self.catalog = catalog
         self.regions = regions
         self.profiles = profiles
         self.clock = clock
+        self.lifecycle = lifecycle
 
     # -- foundation models ----------------------------------------------------------------------
-    def models(self) -> list[ModelSpec]:
-        return list(self.catalog)
+    def models(self) -> list[ListedModel]:
+        """The catalog as the control plane lists it now: past their end of life, models leave it (`enforce`)."""
+        listed = [ListedModel(spec, spec.lifecycle.status(self.clock.now_s())) for spec in self.catalog]
+        return [m for m in listed if self._shown(m.status)]
 
-    def model(self, identifier: str) -> ModelSpec:
+    def model(self, identifier: str) -> ListedModel:
         spec = self.catalog.get(identifier.rsplit("/", 1)[-1])
-        if spec is None:
+        status = spec.lifecycle.status(self.clock.now_s()) if spec else None
+        if spec is None or status is None or not self._shown(status):
             raise ResourceNotFoundError(f"The model {identifier} does not exist.")
-        return spec
+        return ListedModel(spec, status)
+
+    def _shown(self, status: LifecycleStatus) -> bool:
+        return status is not LifecycleStatus.END_OF_LIFE or self.lifecycle is LifecyclePolicy.REPORT
 
     # -- inference profiles ---------------------------------------------------------------------
     def system_profiles(self, ctx: CallContext) -> list[SystemProfile]:
         found = []
-        for spec in self.catalog:
+        for spec in (m.spec for m in self.models()):
             for geo in sorted(spec.geos):
                 try:
                     destinations = self.regions.destinations(geo, ctx.region)

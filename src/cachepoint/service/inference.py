@@ -40,6 +40,7 @@ from cachepoint.errors import (
     ValidationError,
 )
 from cachepoint.models.catalog import Catalog
+from cachepoint.models.lifecycle import LifecyclePolicy
 from cachepoint.models.spec import ModelSpec
 from cachepoint.prompt.checkpoints import validate_checkpoints
 from cachepoint.prompt.render import render
@@ -92,6 +93,7 @@ class InferenceService:
         clock: Clock,
         offload: Offload | None = None,
         max_blocks: int = 10_000,
+        lifecycle: LifecyclePolicy = LifecyclePolicy.ENFORCE,
     ) -> None:
         self.max_blocks = max_blocks
         self.catalog = catalog
@@ -100,7 +102,7 @@ class InferenceService:
         self.regions = regions
         self.routing = routing
         self.profiles = profiles
-        self.targets = TargetResolver(catalog, regions, profiles)
+        self.targets = TargetResolver(catalog, regions, profiles, clock, lifecycle)
         self.ledger = ledger
         self.clock = clock
         self.offload = offload or Offload()
@@ -221,7 +223,8 @@ class InferenceService:
                 self._cache.release(plan)
                 raise
             try:
-                yield Started(_usage(call, plan, num_output=0), plan, region.region_id, replica.name)
+                usage = _usage(call, plan, num_output=0)
+                yield Started(usage, plan, region.region_id, replica.name, call.target.lifecycle)
                 engine = self.router.resumable(call, region, replica, chain(first, events), tried)
                 async with aclosing(self._generate(call, plan, region.region_id, replica, engine)) as out:
                     async for event in out:
@@ -334,7 +337,8 @@ def _result(
     usage = _usage(call, plan, num_output)
     first_ms = None if first_s is None else int((first_s - call.started_perf_s) * 1000)
     latency_ms = int((now - call.started_perf_s) * 1000)
-    return Result(text.text, stop, text.stop_sequence, usage, latency_ms, first_ms, plan, call.ctx.region, call.spec)
+    return Result(text.text, stop, text.stop_sequence, usage, latency_ms, first_ms, plan, call.ctx.region, call.spec,
+                  lifecycle=call.target.lifecycle)  # fmt: skip
 
 
 def _usage(call: PreparedCall, plan: CachePlan, num_output: int) -> Usage:

@@ -60,6 +60,7 @@ class Ledger:
             "prefix": result.plan.prefix,
             "reuse": result.plan.reuse,
             "lost_usd": _lost(call, result),
+            "lifecycle": call.target.lifecycle,
         }
         self.telemetry.record(Invocation(**fields))
 

@@ -6,11 +6,14 @@ check, cost, tags), and an application-profile ARN that Converse accepted got a 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
+from cachepoint.clock import Clock
 from cachepoint.errors import ResourceNotFoundError, ValidationError
 from cachepoint.models.catalog import Catalog
 from cachepoint.models.ids import INVALID_IDENTIFIER, ModelRef, RefKind, parse_model_identifier
+from cachepoint.models.lifecycle import END_OF_LIFE_MESSAGE, LifecyclePolicy, LifecycleStatus
 from cachepoint.models.resolve import resolve_counting_spec, resolve_spec
 from cachepoint.models.spec import ModelSpec
 from cachepoint.routing.profiles import ProfileStore
@@ -20,13 +23,25 @@ from cachepoint.types import CallContext
 
 
 class TargetResolver:
-    def __init__(self, catalog: Catalog, regions: RegionMap, profiles: ProfileStore) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        regions: RegionMap,
+        profiles: ProfileStore,
+        clock: Clock,
+        lifecycle: LifecyclePolicy = LifecyclePolicy.ENFORCE,
+    ) -> None:
         self.catalog = catalog
         self.regions = regions
         self.profiles = profiles
+        self.clock = clock
+        self.lifecycle = lifecycle
 
     def resolve(self, ctx: CallContext, identifier: str, surface: Surface, invoke_body: str = "anthropic") -> Target:
         """`invoke_body`: the family of an InvokeModel body (`anthropic`, `nova`), which must be the model's."""
+        return self._in_life(self._resolve(ctx, identifier, surface, invoke_body), surface)
+
+    def _resolve(self, ctx: CallContext, identifier: str, surface: Surface, invoke_body: str) -> Target:
         if surface is Surface.ANTHROPIC:
             return self._anthropic(ctx, identifier)
         ref = parse_model_identifier(identifier)
@@ -36,6 +51,16 @@ class TargetResolver:
         if surface is Surface.BEDROCK_ANTHROPIC and target.spec.invoke_body != invoke_body:
             raise ValidationError(_wrong_body(target.spec, invoke_body))
         return target
+
+    def _in_life(self, target: Target, surface: Surface) -> Target:
+        """A model past its end of life gets the service's 404 (`enforce`), or is served marked (`report`). On /v1
+        the dates are Anthropic's retirements, and the 404 its own: a retired model is no model there."""
+        now_s, lifecycle = self.clock.now_s(), target.spec.lifecycle
+        status = lifecycle.status(now_s)
+        if status is LifecycleStatus.END_OF_LIFE and self.lifecycle is LifecyclePolicy.ENFORCE:
+            anthropic = surface is Surface.ANTHROPIC
+            raise ResourceNotFoundError(f"model: {target.identifier}" if anthropic else END_OF_LIFE_MESSAGE)
+        return target if status is LifecycleStatus.ACTIVE else replace(target, lifecycle=lifecycle.notice(now_s))
 
     def _anthropic(self, ctx: CallContext, name: str) -> Target:
         spec = self.catalog.by_anthropic_name(name)

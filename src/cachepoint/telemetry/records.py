@@ -50,6 +50,7 @@ class Invocation:
     prefix: str = ""  # short fingerprint of the deepest prefix read or written
     reuse: tuple[tuple[float, bool], ...] = ()  # idle seconds before a prefix came back, and whether it was read
     lost_usd: Decimal | None = None  # what the writes cost beyond reads, where the prefix had been cached before
+    lifecycle: str = ""  # the model's lifecycle notice (legacy, or served past its end of life)
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,8 @@ def _extension(inv: Invocation) -> dict[str, Any]:
         ext["engineCachedTokens"] = inv.engine_cached_tokens
     if inv.physical is not None:
         ext["physical"] = inv.physical
+    if inv.lifecycle:
+        ext["lifecycle"] = inv.lifecycle
     if inv.tags:
         ext["tags"] = inv.tags
     return ext

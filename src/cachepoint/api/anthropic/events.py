@@ -38,7 +38,7 @@ async def anthropic_events(
     async with aclosing(inference.stream(call)) as events:
         async for event in events:
             if isinstance(event, Started):
-                late.update(plan_headers(event.plan, str(event.inference_region), event.replica))
+                late.update(plan_headers(event.plan, str(event.inference_region), event.replica, event.lifecycle))
                 yield "message_start", _message_start(shape, event.prompt_usage)
                 yield (
                     "content_block_start",

@@ -62,13 +62,15 @@ def offers_one_hour(spec: ModelSpec) -> bool:
     return spec.caching is not None and Ttl.ONE_HOUR in spec.caching.ttls
 
 
-def plan_headers(plan: CachePlan, inference_region: str, replica: str = "") -> dict[str, str]:
+def plan_headers(plan: CachePlan, inference_region: str, replica: str = "", lifecycle: str = "") -> dict[str, str]:
     """`x-cachepoint-cache`: one `outcome:T:ttl[:cause][:tier]` per checkpoint, so silent no-caching is never
-    silent; `x-cachepoint-replica`: the engine replica that served the call. Known once the plan is made:
-    streams send them too."""
+    silent; `x-cachepoint-replica`: the engine replica that served the call; `x-cachepoint-lifecycle`: the
+    model is legacy or (policy `report`) past its end of life. Known once the plan is made: streams send them too."""
     headers = {"X-Amzn-Bedrock-Inference-Region": inference_region}
     if replica:
         headers["x-cachepoint-replica"] = replica
+    if lifecycle:
+        headers["x-cachepoint-lifecycle"] = lifecycle
     if plan.reports:
         headers["x-cachepoint-cache"] = ",".join(r.compact() for r in plan.reports)
     return headers
@@ -76,7 +78,7 @@ def plan_headers(plan: CachePlan, inference_region: str, replica: str = "") -> d
 
 def cache_header(result: Result) -> dict[str, str]:
     """The plan's headers, and `x-cachepoint-prefill`: what the engine computed, restored and saved."""
-    headers = plan_headers(result.plan, str(result.inference_region), result.replica)
+    headers = plan_headers(result.plan, str(result.inference_region), result.replica, result.lifecycle)
     if result.prefill is not None:
         p = result.prefill
         headers["x-cachepoint-prefill"] = (

@@ -57,7 +57,7 @@ async def _converse_events(
     async with aclosing(inference.stream(call)) as events:
         async for event in events:
             if isinstance(event, Started):
-                late.update(plan_headers(event.plan, str(event.inference_region), event.replica))
+                late.update(plan_headers(event.plan, str(event.inference_region), event.replica, event.lifecycle))
                 yield "messageStart", {"role": "assistant"}, None
             elif isinstance(event, TextDelta):
                 yield "contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": event.text}}, None

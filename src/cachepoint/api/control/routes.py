@@ -71,7 +71,7 @@ MODEL_FILTERS: dict[str, tuple[str, tuple[str, ...] | None]] = {
 
 async def list_foundation_models(request: Request) -> Response:
     ctx, control = _control(request)
-    summaries = [shapes.model_summary(spec, ctx.region) for spec in control.models()]
+    summaries = [shapes.model_summary(m.spec, ctx.region, m.status) for m in control.models()]
     for parameter, (member, allowed) in MODEL_FILTERS.items():
         value = request.query_params.get(parameter)
         if value is None:
@@ -88,8 +88,8 @@ def _matches(member: str | list[str], value: str) -> bool:
 
 async def get_foundation_model(request: Request) -> Response:
     ctx, control = _control(request)
-    spec = control.model(request.path_params["identifier"])
-    return _json({"modelDetails": shapes.model_summary(spec, ctx.region)}, request)
+    listed = control.model(request.path_params["identifier"])
+    return _json({"modelDetails": shapes.model_summary(listed.spec, ctx.region, listed.status)}, request)
 
 
 async def list_profiles(request: Request) -> Response:

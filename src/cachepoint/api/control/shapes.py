@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cachepoint.models.lifecycle import LifecycleStatus
 from cachepoint.models.spec import ModelSpec
 from cachepoint.routing.profiles import AppProfile
 from cachepoint.routing.regions import Region
@@ -25,7 +26,7 @@ def foundation_model_arn(region: str, model_id: str) -> str:
     return f"arn:aws:bedrock:{region}::foundation-model/{model_id}"
 
 
-def model_summary(spec: ModelSpec, region: str) -> dict[str, Any]:
+def model_summary(spec: ModelSpec, region: str, status: LifecycleStatus = LifecycleStatus.ACTIVE) -> dict[str, Any]:
     return {
         "modelArn": foundation_model_arn(region, spec.model_id),
         "modelId": spec.model_id,
@@ -36,8 +37,15 @@ def model_summary(spec: ModelSpec, region: str) -> dict[str, Any]:
         "responseStreamingSupported": True,
         "customizationsSupported": [],
         "inferenceTypesSupported": ["ON_DEMAND"] if spec.on_demand else ["INFERENCE_PROFILE"],
-        "modelLifecycle": {"status": "ACTIVE"},
+        "modelLifecycle": model_lifecycle(spec, status),
     }
+
+
+def model_lifecycle(spec: ModelSpec, status: LifecycleStatus) -> dict[str, Any]:
+    """botocore's `FoundationModelLifecycle`: ACTIVE or LEGACY (a model served past its end of life under the
+    `report` policy is LEGACY with its `endOfLifeTime` in the past: the API has no other status)."""
+    api_status = "ACTIVE" if status is LifecycleStatus.ACTIVE else "LEGACY"
+    return {"status": api_status} | spec.lifecycle.api_dates()
 
 
 def system_profile(
