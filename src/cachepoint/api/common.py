@@ -57,10 +57,11 @@ async def invocation(
     decode: Decoder,
     log_output: LogOutput | None = None,
     metadata: Mapping[str, str] | None = None,
+    response_id: str = "",
 ) -> InvocationRequest:
     body = await request.body()
     output = log_output or (lambda result: None)
-    return InvocationRequest(call_context(request), operation, model_id, body, decode, output, metadata)
+    return InvocationRequest(call_context(request), operation, model_id, body, decode, output, metadata, response_id)
 
 
 async def decoded_body(request: Request, decode: Callable[[bytes], T]) -> T:

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from cachepoint.accounting.usage import Usage
+from cachepoint.cache.diagnosis import Diagnosis
 from cachepoint.cache.plan import CachePlan
 from cachepoint.engine.protocol import Prefilled
 from cachepoint.errors import CachepointError
@@ -82,6 +83,8 @@ class Decoded:
     rejected: CachepointError | None = None
     service_tier: str | None = None  # Converse `serviceTier.type`, echoed in the response
     invoke_body: str = "anthropic"  # InvokeModel: the body family it was written in ("anthropic", "nova")
+    diagnose: bool = False  # Anthropic's cache diagnosis was asked for (`diagnostics` in the body)
+    previous_message_id: str | None = None  # the turn to compare with (None: a first turn)
 
 
 Decoder = Callable[[bytes], Decoded]
@@ -97,6 +100,7 @@ class InvocationRequest:
     decode: Decoder  # a module-level function: it may run in another process
     log_output: LogOutput = field(default=lambda result: None)  # the log's outputBodyJson for a result
     request_metadata: Mapping[str, str] | None = None  # InvokeModel's metadata header (Converse's is in the body)
+    response_id: str = ""  # the id the response will carry (a later turn's cache diagnosis names it)
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,7 @@ class Result:
     replica: str = ""
     service_tier: str | None = None
     lifecycle: str = ""  # the target's lifecycle notice ('' while active)
+    diagnosis: Diagnosis | None = None  # when the call asked for a cache diagnosis
 
     @property
     def physical(self) -> str | None:
@@ -183,6 +188,7 @@ class Started:
     inference_region: RegionId
     replica: str = ""  # the engine replica serving the call ("embedded", "node://…", "vllm://…")
     lifecycle: str = ""  # the target's lifecycle notice ('' while active)
+    diagnosis: Diagnosis | None = None  # when the call asked for a cache diagnosis
 
 
 @dataclass(frozen=True)

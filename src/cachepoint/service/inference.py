@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from cachepoint.accounting.usage import Usage
+from cachepoint.cache.diagnosis import Diagnosis
 from cachepoint.cache.plan import CachePlan, CacheScope, PromptCache, SnapshotUnavailable, region_switch
 from cachepoint.clock import Clock
 from cachepoint.engine.protocol import (
@@ -60,6 +61,7 @@ from cachepoint.service.calls import (
     TextDelta,
 )
 from cachepoint.service.cachecalls import CacheCalls
+from cachepoint.service.diagnoses import DiagnosisMemory, diagnosis_of
 from cachepoint.service.ledger import Ledger
 from cachepoint.service.offload import Offload
 from cachepoint.service.router import MAX_ATTEMPTS, Router, Routing, chain
@@ -108,6 +110,7 @@ class InferenceService:
         self.offload = offload or Offload()
         self._cache = CacheCalls(cache)
         self.router = Router(self.pools, cache, self._cache, routing)
+        self.diagnoses = DiagnosisMemory(clock)
 
     async def open(self, request: InvocationRequest) -> PreparedCall:
         """Decode, resolve and render one call; a failure here is recorded and raised."""
@@ -208,6 +211,7 @@ class InferenceService:
             region, elsewhere = await self.router.region(call)
             replica = await self.router.replica(call, region, tried)
             plan = region_switch(await self._plan(call, region, replica), elsewhere)
+            diagnosis = diagnosis_of(self.diagnoses, call, plan, str(region.region_id))
             events = replica.runner.stream(self._job(call, plan, region))
             try:
                 first = await anext(events) if replica.remote else None
@@ -224,9 +228,9 @@ class InferenceService:
                 raise
             try:
                 usage = _usage(call, plan, num_output=0)
-                yield Started(usage, plan, region.region_id, replica.name, call.target.lifecycle)
+                yield Started(usage, plan, region.region_id, replica.name, call.target.lifecycle, diagnosis)
                 engine = self.router.resumable(call, region, replica, chain(first, events), tried)
-                async with aclosing(self._generate(call, plan, region.region_id, replica, engine)) as out:
+                async with aclosing(self._generate(call, plan, region.region_id, replica, engine, diagnosis)) as out:
                     async for event in out:
                         yield event
             finally:
@@ -276,6 +280,7 @@ class InferenceService:
         region: RegionId,
         replica: Replica,
         events: AsyncGenerator[EngineEvent, None],
+        diagnosis: Diagnosis | None = None,
     ) -> AsyncGenerator[ServiceEvent, None]:
         text = TextStream(call.sampling.stop_sequences)
         tokens = replica.runner.engine
@@ -300,7 +305,7 @@ class InferenceService:
             yield TextDelta(tail)
         result = _result(call, plan, text, num_output, finish, first_token_s)
         yield Completed(replace(result, prefill=prefill, inference_region=region, replica=replica.name,
-                                service_tier=call.decoded.service_tier))  # fmt: skip
+                                service_tier=call.decoded.service_tier, diagnosis=diagnosis))  # fmt: skip
 
 
 

@@ -18,7 +18,10 @@ def _messages(data: Any) -> Decoded:
     if body.stream and body.max_tokens == 0:
         raise ValidationError("max_tokens: pre-warming with max_tokens 0 is not available with stream: true")
     prompt = translate.with_automatic_checkpoint(translate.to_prompt(body, merge_turns=True), body.cache_control)
-    return Decoded(prompt, translate.to_sampling(body), data, model=body.model, stream=body.stream)
+    asked = body.diagnostics is not None
+    previous = body.diagnostics.previous_message_id if body.diagnostics else None
+    return Decoded(prompt, translate.to_sampling(body), data, model=body.model, stream=body.stream,
+                   diagnose=asked, previous_message_id=previous)  # fmt: skip
 
 
 def _count_tokens(data: Any) -> Decoded:

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cachepoint.accounting.usage import Usage, anthropic_usage, invocation_metrics
+from cachepoint.api.anthropic.diagnostics import diagnostics_member
 from cachepoint.api.bedrock.responses import plan_headers
+from cachepoint.cache.diagnosis import Diagnosis
 from cachepoint.service import Completed, InferenceService, PreparedCall, Result, Started, TextDelta
 
 AnthropicEvent = tuple[str, dict[str, Any]]
@@ -39,7 +41,7 @@ async def anthropic_events(
         async for event in events:
             if isinstance(event, Started):
                 late.update(plan_headers(event.plan, str(event.inference_region), event.replica, event.lifecycle))
-                yield "message_start", _message_start(shape, event.prompt_usage)
+                yield "message_start", _message_start(shape, event.prompt_usage, event.diagnosis)
                 yield (
                     "content_block_start",
                     {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
@@ -52,7 +54,7 @@ async def anthropic_events(
                     yield item
 
 
-def _message_start(shape: MessageShape, usage: Usage) -> dict[str, Any]:
+def _message_start(shape: MessageShape, usage: Usage, diagnosis: Diagnosis | None) -> dict[str, Any]:
     message: dict[str, Any] = {
         "id": shape.message_id,
         "type": "message",
@@ -62,7 +64,7 @@ def _message_start(shape: MessageShape, usage: Usage) -> dict[str, Any]:
         "stop_reason": None,
         "stop_sequence": None,
         "usage": anthropic_usage(usage, with_cache_creation=shape.with_cache_creation, service_tier=shape.service_tier),
-    }
+    } | diagnostics_member(diagnosis)
     return {"type": "message_start", "message": message}
 
 

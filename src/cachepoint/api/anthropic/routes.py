@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cachepoint.api.anthropic import decode
+from cachepoint.api.anthropic.diagnostics import diagnostics_member
 from cachepoint.api.anthropic.events import AnthropicEvent, MessageShape, anthropic_events
 from cachepoint.api.bedrock.responses import anthropic_message_body, cache_header, new_message_id, offers_one_hour
 from cachepoint.api.common import invocation, services_of
@@ -54,9 +55,10 @@ async def bedrock_messages(request: Request) -> Response:
 
 async def _messages(request: Request, flavour: Flavour) -> Response:
     inference = services_of(request).inference
-    call = await inference.open(await invocation(request, flavour.operation, "", decode.messages_body))
-    headers = {"request-id": request_id_of(request)}
     message_id = new_message_id(flavour.message_prefix)
+    asked = await invocation(request, flavour.operation, "", decode.messages_body, response_id=message_id)
+    call = await inference.open(asked)
+    headers = {"request-id": request_id_of(request)}
     creation = offers_one_hour(call.spec) if flavour.bedrock else True
     if call.decoded.stream:
         shape = MessageShape(message_id, call.spec.response_model_name, creation, bedrock_metrics=flavour.bedrock,
@@ -67,7 +69,7 @@ async def _messages(request: Request, flavour: Flavour) -> Response:
     result = await inference.complete(call)
     body = anthropic_message_body(result, call.spec, message_id=message_id, with_cache_creation=creation,
                                   service_tier=flavour.service_tier)  # fmt: skip
-    return JSONResponse(body, headers=headers | cache_header(result))
+    return JSONResponse(body | diagnostics_member(result.diagnosis), headers=headers | cache_header(result))
 
 
 async def count_tokens(request: Request) -> Response:

@@ -53,11 +53,19 @@ class InvokeBody(_Body):
     max_tokens: int = Field(ge=1)
 
 
+class DiagnosticsIn(BaseModel):
+    """Anthropic's cache diagnosis opt-in: the previous turn's message id, or null on a first turn."""
+
+    model_config = ConfigDict(extra="forbid")
+    previous_message_id: str | None = Field(default=None, max_length=128)
+
+
 class MessagesBody(_Body):
     model_config = ConfigDict(extra="ignore")
     model: str
     stream: bool = False
     max_tokens: int = Field(ge=0)
+    diagnostics: DiagnosticsIn | None = None
 
 
 class CountTokensBody(BaseModel):

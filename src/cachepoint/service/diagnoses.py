@@ -1,0 +1,59 @@
+"""The fingerprints of the turns that asked for a cache diagnosis, by (account, message id), so the next turn
+can be compared with them. Bounded in count and age: an unknown or forgotten id is `previous_message_not_found`,
+as on Anthropic's API. One gateway's memory: a turn answered by another gateway of a cluster is not found."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from cachepoint.cache.diagnosis import Diagnosis, diagnose
+from cachepoint.cache.plan import CachePlan, Outcome
+from cachepoint.clock import Clock
+from cachepoint.prompt.fingerprint import PromptFingerprint, fingerprint
+from cachepoint.service.calls import PreparedCall
+
+MAX_TURNS = 50_000  # ~0.5 KB each with a few dozen messages: tens of MB at most
+KEEP_S = 3600.0  # a conversation idle for longer has nothing cached to diagnose (the longest TTL is 1 h)
+
+
+class DiagnosisMemory:
+    def __init__(self, clock: Clock, max_turns: int = MAX_TURNS, keep_s: float = KEEP_S) -> None:
+        self.clock = clock
+        self.max_turns = max_turns
+        self.keep_s = keep_s
+        self._turns: OrderedDict[tuple[str, str], tuple[float, PromptFingerprint]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, account: str, message_id: str, turn: PromptFingerprint) -> None:
+        with self._lock:
+            self._turns[(account, message_id)] = (self.clock.now_s(), turn)
+            while len(self._turns) > self.max_turns:
+                self._turns.popitem(last=False)
+
+    def recall(self, account: str, message_id: str | None) -> PromptFingerprint | None:
+        """Another account's message id is not found: ids never cross accounts."""
+        if message_id is None:
+            return None
+        with self._lock:
+            found = self._turns.get((account, message_id))
+            if found is None or self.clock.now_s() - found[0] > self.keep_s:
+                return None
+            return found[1]
+
+    def __len__(self) -> int:
+        return len(self._turns)
+
+
+def diagnosis_of(memory: DiagnosisMemory, call: PreparedCall, plan: CachePlan, region: str) -> Diagnosis | None:
+    """For a call that asked (`diagnostics` in its body): remember this turn under its response id, and compare
+    it with the turn it names. A first turn (`previous_message_id` null) has nothing to explain."""
+    if not call.decoded.diagnose:
+        return None
+    deepest = max((r.num_tokens for r in plan.reports if r.outcome in (Outcome.HIT, Outcome.WRITTEN)), default=0)
+    turn = fingerprint(call.spec.model_id, call.decoded.prompt, region, deepest)
+    named = call.decoded.previous_message_id
+    previous = memory.recall(call.ctx.account_id, named)
+    if call.request.response_id:
+        memory.remember(call.ctx.account_id, call.request.response_id, turn)
+    return Diagnosis() if named is None else diagnose(previous, turn, plan)
