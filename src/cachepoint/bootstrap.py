@@ -85,6 +85,7 @@ def build_services(
         offload=Offload(OffloadSettings(decode_processes=settings.limits.decode_processes)),
         max_blocks=settings.limits.max_blocks,
         lifecycle=settings.lifecycle,
+        implicit_caching=settings.implicit_caching,
     )
     authenticator = Authenticator(settings.auth, settings.region, settings.account_for, regions.regions)
     monitor = _monitor(settings, inference, cache, clock)

@@ -17,6 +17,7 @@ Everything is built once into frozen dataclasses and passed down. A config file 
 
     [catalog]
     lifecycle = "enforce"         # end-of-life models get Bedrock's 404; "report": served, marked
+    implicit_caching = "on"       # as the catalog says per model; "off": only marked prefixes are cached
 
     [catalog.models."anthropic.claude-sonnet-4-6"]   # any catalog field can be overridden
     engine = "qwen"
@@ -239,6 +240,7 @@ class Settings:
     engines: Mapping[str, EngineSettings] = field(default_factory=lambda: {"default": EngineSettings("default")})
     catalog_overrides: Mapping[str, Any] = field(default_factory=dict)
     lifecycle: LifecyclePolicy = LifecyclePolicy.ENFORCE  # `[catalog] lifecycle`: what end of life does to a call
+    implicit_caching: bool = True  # `[catalog] implicit_caching = "off"`: no model caches without markers
     accounts: Mapping[str, str] = field(default_factory=dict)
     cache_max_bytes: int = field(default_factory=default_cache_bytes)
     cache_max_account_share: float = 0.5  # of the budget, while other accounts hold entries (noisy neighbours)
@@ -336,6 +338,7 @@ def settings_from_table(table: Mapping[str, Any], **cli: Any) -> Settings:
         engines={name: _engine(name, row) for name, row in engines.items()},
         catalog_overrides={k: v for k, v in table.get("catalog", {}).items() if k not in _CATALOG_POLICIES},
         lifecycle=_choice(LifecyclePolicy, table.get("catalog", {}).get("lifecycle", "enforce"), "[catalog] lifecycle"),
+        implicit_caching=_implicit(table.get("catalog", {}).get("implicit_caching", "on")),
         accounts=dict(table.get("accounts", {})),
         regions_table={k: table[k] for k in ("regions", "geos") if k in table},
         routing=RoutingSettings(**table.get("routing", {})),
@@ -347,7 +350,13 @@ def settings_from_table(table: Mapping[str, Any], **cli: Any) -> Settings:
     )
 
 
-_CATALOG_POLICIES = {"lifecycle"}  # [catalog] keys that are policies, not model overrides
+_CATALOG_POLICIES = {"lifecycle", "implicit_caching"}  # [catalog] keys that are policies, not model overrides
+
+
+def _implicit(value: object) -> bool:
+    if value not in ("on", "off"):
+        raise ValueError(f"[catalog] implicit_caching must be 'on' (as the catalog says) or 'off', not {value!r}")
+    return value == "on"
 
 E = TypeVar("E", bound=StrEnum)
 

@@ -60,6 +60,12 @@ class Checkpoint:
     ttl: Ttl
     path: str
     wire_path: str | None = None  # where the client wrote it, when that differs (Converse arrays)
+    implicit: bool = False  # placed by implicit caching, not by the client: its writes are not billed
+
+    @property
+    def label(self) -> str:
+        """How reports name it: its TTL, or `implicit`."""
+        return "implicit" if self.implicit else self.ttl.value
 
 
 @dataclass(frozen=True)

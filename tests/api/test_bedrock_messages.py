@@ -38,3 +38,15 @@ def test_sigv4_is_accepted_and_errors_are_anthropic_shaped(client: TestClient) -
     assert bare.status_code == 400 and bare.json()["type"] == "error"
     assert bare.json()["error"]["type"] == "invalid_request_error"
     assert "on-demand throughput isn" in bare.json()["error"]["message"]  # Bedrock's own rule, Anthropic's shape
+
+
+def test_count_tokens_takes_bedrock_ids_and_credentials(client: TestClient) -> None:
+    """AWS documents Anthropic's count_tokens on the `…/anthropic` base URL for Claude models its CountTokens
+    operation does not serve: Bedrock model and profile IDs, a Bedrock API key, Anthropic's answer and errors."""
+    count_body = {"model": PROFILE, "messages": BODY["messages"]}
+    counted = client.post(f"{PATH}/count_tokens", json=count_body, headers=BEARER)
+    assert counted.status_code == 200, counted.text
+    assert counted.json() == {"input_tokens": client.post(PATH, json=BODY, headers=BEARER).json()["usage"][
+        "input_tokens"] + 1106}  # fmt: skip  # the prompt: the 1,106 written tokens plus the uncached rest
+    unknown = client.post(f"{PATH}/count_tokens", json=count_body | {"model": "claude-sonnet-4-6"}, headers=BEARER)
+    assert unknown.status_code == 400 and unknown.json()["error"]["message"] == "The provided model identifier is invalid."

@@ -25,10 +25,11 @@ CACHED = SYSTEM_OPENER + len(DOCUMENT)  # what the first turn writes
 OTHER_KEY = HEADERS | {"x-api-key": "sk-ant-other"}
 
 
-@pytest.fixture
-def served() -> Iterator[tuple[TestClient, FakeClock]]:
+@pytest.fixture(params=[False], ids=["explicit-only"])
+def served(request: pytest.FixtureRequest) -> Iterator[tuple[TestClient, FakeClock]]:
+    """Implicit caching off unless a test asks for it: an unmarked turn then reads nothing (`marker_dropped`)."""
     clock = FakeClock()
-    settings = Settings(engines={"default": EngineSettings("default", kind="fake")})
+    settings = Settings(engines={"default": EngineSettings("default", kind="fake")}, implicit_caching=request.param)
     services = build_services(settings, engine_factory=lambda _: FakeEngine(), profiles=ProfileStore(":memory:"),
                               clock=clock)  # fmt: skip
     with TestClient(create_app(services)) as client:
@@ -103,6 +104,14 @@ def test_cache_side_reasons_once_the_structure_matched(served: tuple[TestClient,
     assert expired["diagnostics"] == reason("ttl_expired", CACHED)
     unmarked = ask(client, "Q1?", "A1.", "Q2?", previous=expired["id"], system=DOCUMENT)
     assert unmarked["diagnostics"] == reason("marker_dropped", CACHED)
+
+
+@pytest.mark.parametrize("served", [True], ids=["implicit"], indirect=True)
+def test_with_implicit_caching_an_unmarked_turn_still_reads(served: tuple[TestClient, FakeClock]) -> None:
+    client, _ = served
+    first = ask(client, "Q1?", previous=None)
+    unmarked = ask(client, "Q1?", "A1.", "Q2?", previous=first["id"], system=DOCUMENT)
+    assert unmarked["diagnostics"] is None and unmarked["usage"]["cache_read_input_tokens"] == CACHED
 
 
 def test_unknown_and_other_accounts_ids_are_not_found(served: tuple[TestClient, FakeClock]) -> None:

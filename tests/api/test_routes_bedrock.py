@@ -422,7 +422,7 @@ def test_invoke_model_path_with_literal_colon_as_anthropic_bedrock_sends_it(runt
         (
             INVOKE_BODY | {"cache_control": {"type": "ephemeral"}},
             SONNET,
-            "Malformed input request: #: extraneous key [cache_control] is not permitted, please reformat your input and try again.",
+            "cache_control: Extra inputs are not permitted",
         ),
         (
             INVOKE_BODY,

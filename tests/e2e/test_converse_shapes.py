@@ -9,6 +9,7 @@ from typing import Any
 import botocore
 
 from tests.e2e.test_caching import SONNET, document
+from tests.live import LiveServer
 
 TOOLS = {"tools": [{"toolSpec": {"name": name, "inputSchema": {"json": {"type": "object"}}}} for name in ("lookup", "search")]}
 
@@ -44,3 +45,34 @@ def test_novas_native_invoke_body_with_a_cache_point(runtime: Any) -> None:
     first, second = invoke("Sum?"), invoke("Count?")
     assert first["cacheWriteInputTokenCount"] > 1024 and first["cacheReadInputTokenCount"] == 0
     assert second["cacheReadInputTokenCount"] == first["cacheWriteInputTokenCount"]
+
+
+def test_a_cache_point_inside_a_tool_result_on_the_real_model(live: LiveServer) -> None:
+    """Bedrock accepts `cachePoint` in `toolResult.content`; botocore's model cannot express it, so the body goes
+    out as any HTTP client would send it, signed with SigV4 by botocore's signer."""
+    import json
+
+    import httpx
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    conversation = [
+        {"role": "user", "content": [{"text": "Look up the ledger."}]},
+        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "lookup", "input": {}}}]},
+        {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "content": [
+            {"text": document("tool-result")}, {"cachePoint": {"type": "default", "ttl": "1h"}}]}}]},
+    ]  # fmt: skip
+
+    def converse() -> httpx.Response:
+        url = f"{live.url}/model/{SONNET}/converse"
+        data = json.dumps({"messages": conversation, "toolConfig": TOOLS, "inferenceConfig": {"maxTokens": 3}})
+        request = AWSRequest("POST", url, data=data, headers={"content-type": "application/json"})
+        SigV4Auth(Credentials("AKIDTOOLRESULT", "secret"), "bedrock", "us-east-1").add_auth(request)
+        return httpx.post(url, content=data, headers=dict(request.headers), timeout=120)
+
+    first, second = converse(), converse()
+    assert first.status_code == 200, first.text
+    written = first.json()["usage"]["cacheWriteInputTokens"]
+    assert written > 1024 and first.json()["usage"]["cacheDetails"] == [{"ttl": "5m", "inputTokens": written}]
+    assert second.json()["usage"]["cacheReadInputTokens"] == written

@@ -127,7 +127,8 @@ def test_large_bodies_are_offloaded_and_text_delivery_can_be_off(tmp_path: Path)
     for text_delivery in (True, False):
         root = tmp_path / str(text_delivery)
         settings = Settings(engines={"default": EngineSettings("default", kind="fake", context_tokens=200_000)},
-                            logging=LoggingSettings(dir=root, text_data_delivery=text_delivery, fsync=False))  # fmt: skip
+                            logging=LoggingSettings(dir=root, text_data_delivery=text_delivery, fsync=False),
+                            state_dir=root / "state")  # fmt: skip  # its own disk tier: nothing cached before
         with serve(
             build_services(
                 settings, engine_factory=lambda _: FakeEngine(context_tokens=200_000), profiles=ProfileStore(":memory:")

@@ -330,3 +330,5 @@ def test_bedrock_runtimes_messages_endpoint_with_the_anthropic_sdk(live: LiveSer
                                 messages=[{"role": "user", "content": "Q3?"}]) as stream:  # fmt: skip
         final = stream.get_final_message()
     assert final.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
+    counted = client.messages.count_tokens(model=SONNET, system=system, messages=[{"role": "user", "content": "Q1?"}])
+    assert counted.input_tokens == first.usage.input_tokens + first.usage.cache_creation_input_tokens

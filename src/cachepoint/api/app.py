@@ -116,6 +116,7 @@ def create_app(services: AppServices) -> Starlette:
         Route("/v1/messages", anthropic_routes.messages, methods=["POST"]),
         Route("/v1/messages/count_tokens", anthropic_routes.count_tokens, methods=["POST"]),
         Route("/anthropic/v1/messages", anthropic_routes.bedrock_messages, methods=["POST"]),
+        Route("/anthropic/v1/messages/count_tokens", anthropic_routes.bedrock_count_tokens, methods=["POST"]),
         Route("/foundation-models", control.list_foundation_models, methods=["GET"]),
         Route("/foundation-models/{identifier:path}", control.get_foundation_model, methods=["GET"]),
         Route("/inference-profiles", control.list_profiles, methods=["GET"]),

@@ -58,10 +58,12 @@ async def invocation(
     log_output: LogOutput | None = None,
     metadata: Mapping[str, str] | None = None,
     response_id: str = "",
+    service_tier: str | None = None,
 ) -> InvocationRequest:
     body = await request.body()
     output = log_output or (lambda result: None)
-    return InvocationRequest(call_context(request), operation, model_id, body, decode, output, metadata, response_id)
+    ctx = call_context(request)
+    return InvocationRequest(ctx, operation, model_id, body, decode, output, metadata, response_id, service_tier)
 
 
 async def decoded_body(request: Request, decode: Callable[[bytes], T]) -> T:

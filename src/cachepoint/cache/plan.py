@@ -191,7 +191,7 @@ class PromptCache(Protocol):
 class NullCache:
     def plan(self, scope: CacheScope, rendered: RenderedPrompt, rules: CachingRules | None) -> CachePlan:
         reports = tuple(
-            CheckpointReport(b.block_index, b.end_tokens, b.checkpoint.ttl.value, Outcome.CACHE_OFF)
+            CheckpointReport(b.block_index, b.end_tokens, b.checkpoint.label, Outcome.CACHE_OFF)
             for b in rendered.boundaries
             if b.checkpoint is not None
         )

@@ -48,6 +48,7 @@ class Write:
     block_index: int
     num_tokens: int
     ttl: Ttl
+    implicit: bool = False  # implicit caching's: captured, not billed
 
 
 @dataclass(frozen=True)
@@ -75,14 +76,23 @@ def decide(
     hit = longest_hit(boundaries, keys, rules, index, now_s)
     effective = [b for b in marked if _is_effective(b, rules)]
     floor = hit.block_index if hit else -1
-    writes = tuple(
-        Write(keys[b.block_index], b.block_index, b.end_tokens, effective_ttl(b.checkpoint.ttl, rules))  # type: ignore[union-attr]
-        for b in effective
-        if b.block_index > floor
-    )
-    write_1h, write_5m = _split_by_ttl(hit.num_tokens if hit else 0, writes)
-    reports = tuple(_report(b, rules, hit, keys, index, scope) for b in marked)
+    writes = tuple(_write(b, keys, rules) for b in effective if b.block_index > floor)
+    billed = tuple(w for w in writes if not w.implicit)
+    write_1h, write_5m = _split_by_ttl(hit.num_tokens if hit else 0, billed)
+    reports = tuple(_report(b, rules, hit, keys, index, scope) for b in marked if _reported(b, rules))
     return Decision(hit, writes, write_5m, write_1h, reports)
+
+
+def _reported(boundary: Boundary, rules: CachingRules) -> bool:
+    """An implicit marker that could cache nothing (a short prompt) is not worth a report on every request."""
+    return not boundary.checkpoint.implicit or _is_effective(boundary, rules)  # type: ignore[union-attr]
+
+
+def _write(boundary: Boundary, keys: Sequence[BlockHash], rules: CachingRules) -> Write:
+    checkpoint = boundary.checkpoint
+    assert checkpoint is not None
+    ttl = effective_ttl(checkpoint.ttl, rules)
+    return Write(keys[boundary.block_index], boundary.block_index, boundary.end_tokens, ttl, checkpoint.implicit)
 
 
 def longest_hit(
@@ -90,12 +100,12 @@ def longest_hit(
 ) -> Hit | None:
     """The live entry this request would read (A), searched in each effective checkpoint's window."""
     effective = [b for b in boundaries if b.checkpoint is not None and _is_effective(b, rules)]
-    return _find_hit(effective, keys, rules.lookback_blocks, index, now_s)
+    return _find_hit(effective, keys, rules, index, now_s)
 
 
 def disabled_reports(boundaries: Sequence[Boundary], outcome: Outcome) -> tuple[CheckpointReport, ...]:
     return tuple(
-        CheckpointReport(b.block_index, b.end_tokens, b.checkpoint.ttl.value, outcome)
+        CheckpointReport(b.block_index, b.end_tokens, b.checkpoint.label, outcome)
         for b in boundaries
         if b.checkpoint is not None
     )
@@ -107,15 +117,17 @@ def _is_effective(boundary: Boundary, rules: CachingRules) -> bool:
 
 
 def _find_hit(
-    effective: list[Boundary], keys: Sequence[BlockHash], lookback: int, index: EntryView, now_s: float
+    effective: list[Boundary], keys: Sequence[BlockHash], rules: CachingRules, index: EntryView, now_s: float
 ) -> Hit | None:
     best: Hit | None = None
+    lookback = rules.lookback_blocks
     for checkpoint in effective:
+        wanted = effective_ttl(checkpoint.checkpoint.ttl, rules).seconds if rules.strict_ttl_reads else 0  # type: ignore[union-attr]
         for block in range(checkpoint.block_index, max(checkpoint.block_index - lookback, -1), -1):
             if best is not None and block <= best.block_index:
                 break
             entry = index.live(keys[block], now_s)
-            if entry is not None:
+            if entry is not None and entry.ttl.seconds >= wanted:
                 best = Hit(entry.key, block, entry.num_tokens, entry.blob_id)
                 break
     return best
@@ -137,7 +149,7 @@ def _report(
     index: EntryView,
     scope: BlockHash,
 ) -> CheckpointReport:
-    ttl = boundary.checkpoint.ttl.value  # type: ignore[union-attr]
+    ttl = boundary.checkpoint.label  # type: ignore[union-attr]
 
     def make(outcome: Outcome, cause: MissCause | None = None) -> CheckpointReport:
         return CheckpointReport(boundary.block_index, boundary.end_tokens, ttl, outcome, cause)

@@ -37,8 +37,10 @@ class Catalog:
         specs: Mapping[str, ModelSpec],
         sources: Mapping[str, Source] | None = None,
         on_anthropic: Mapping[str, ModelSpec] | None = None,
+        tier_factors: Mapping[str, Decimal] | None = None,
     ) -> None:
         self._specs = dict(specs)
+        self.tier_factors = dict(tier_factors or {})  # service tier → price multiplier over the standard tier
         self.sources = dict(sources or {})
         self._on_anthropic = dict(on_anthropic or {})  # rows whose facts differ on the Anthropic API (/v1)
 
@@ -49,7 +51,12 @@ class Catalog:
         sources = {name: _source(name, row) for name, row in table.get("sources", {}).items()}
         differing = {mid: row for mid, row in rows.items() if "anthropic" in row}
         on_anthropic = {mid: _spec(mid, _anthropic_row(row), families) for mid, row in differing.items()}
-        return cls(specs, sources, on_anthropic)
+        tiers = {name: Decimal(str(factor)) for name, factor in table.get("service_tiers", {}).items()}
+        for spec in specs.values():
+            if not spec.service_tiers <= tiers.keys():
+                unpriced = sorted(spec.service_tiers - tiers.keys())
+                raise ValueError(f"model catalog row {spec.model_id!r} offers unpriced tiers {unpriced}")
+        return cls(specs, sources, on_anthropic, tiers)
 
     @classmethod
     def packaged(cls, overrides: Mapping[str, Any] | None = None) -> Catalog:
@@ -70,6 +77,16 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self._specs)
+
+
+def _on_off(value: object, name: str) -> bool:
+    return _choice(value, name, ("on", "off")) == "on"
+
+
+def _choice(value: object, name: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be {' or '.join(repr(a) for a in allowed)}, not {value!r}")
+    return str(value)
 
 
 def _anthropic_row(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,6 +120,8 @@ def _spec(model_id: str, row: Mapping[str, Any], families: Mapping[str, Any]) ->
             global_price_factor=Decimal(row.get("global_price_factor", "1")),
             invoke_body=row.get("invoke_body", "anthropic" if row.get("anthropic_name") else None),
             lifecycle=lifecycle_from_row(row.get("lifecycle")),
+            implicit_caching=_on_off(row.get("implicit_caching", "off"), "implicit_caching"),
+            service_tiers=frozenset(row.get("service_tiers", ())),
             sources=tuple(row.get("sources", ())),
             checked=as_date(row["checked"]) if "checked" in row else None,
         )
@@ -124,10 +143,14 @@ def _caching(row: Mapping[str, Any], families: Mapping[str, Any]) -> CachingRule
         ttls=frozenset(Ttl(t) for t in facts["ttls"]),
         lookback_blocks=int(facts["lookback_blocks"]),
         max_cache_tokens=facts.get("max_cache_tokens"),
-    )
+        reject_unsupported_ttl=_choice(facts.get("on_unsupported_ttl", "downgrade"), "on_unsupported_ttl",
+                                       ("downgrade", "reject")) == "reject",
+        strict_ttl_reads=_choice(facts.get("ttl_reads", "reuse"), "ttl_reads", ("reuse", "rewrite")) == "rewrite",
+    )  # fmt: skip
 
 
-_CACHING_KEYS = {"min_tokens", "max_checkpoints", "fields", "ttls", "lookback_blocks", "max_cache_tokens"}
+_CACHING_KEYS = {"min_tokens", "max_checkpoints", "fields", "ttls", "lookback_blocks", "max_cache_tokens",
+                 "on_unsupported_ttl", "ttl_reads"}  # fmt: skip
 
 
 def _prices(row: Mapping[str, str] | None) -> Prices | None:

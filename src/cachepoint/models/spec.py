@@ -18,6 +18,11 @@ class CachingRules:
     ttls: frozenset[Ttl]
     lookback_blocks: int
     max_cache_tokens: int | None = None
+    # Policies where sources differ (caching-semantics §12): a TTL the model does not offer is downgraded to 5m
+    # (a third-party experiment on Bedrock) or refused; a 1h checkpoint reads a live 5m entry (Anthropic's
+    # formula) or, strict, writes its prefix again at 1h (what one Bedrock experiment suggests).
+    reject_unsupported_ttl: bool = False
+    strict_ttl_reads: bool = False
 
     def __post_init__(self) -> None:
         if self.min_tokens < 1 or self.max_checkpoints < 1 or self.lookback_blocks < 1:
@@ -62,6 +67,8 @@ class ModelSpec:
     global_price_factor: Decimal = Decimal(1)
     invoke_body: str | None = None  # the InvokeModel body it takes: "anthropic", "nova", or none (Converse only)
     lifecycle: Lifecycle = Lifecycle()
+    implicit_caching: bool = False  # AWS's implicit (markerless, best-effort) caching is on for it
+    service_tiers: frozenset[str] = frozenset()  # tiers offered besides the standard one, priced by the catalog
     sources: tuple[str, ...] = ()  # names in the catalog's [sources] table the row's facts come from
     checked: date | None = None  # when the row was last checked against them
 

@@ -25,11 +25,25 @@ def validate_checkpoints(prompt: Prompt, rules: CachingRules | None) -> None:
             f"A maximum of {rules.max_checkpoints} blocks with cache_control may be provided. Found {len(marked)}."
         )
     _check_ttl_order([c for _, c in marked])
+    if rules.reject_unsupported_ttl:
+        _check_ttls_offered([c for _, c in marked], rules)
 
 
 def effective_ttl(requested: Ttl, rules: CachingRules) -> Ttl:
     """A TTL the model does not offer is downgraded to 5m (what Bedrock is reported to do)."""
     return requested if requested in rules.ttls else Ttl.FIVE_MINUTES
+
+
+def _check_ttls_offered(checkpoints: list[Checkpoint], rules: CachingRules) -> None:
+    """Policy `on_unsupported_ttl = "reject"` (Bedrock's own answer is undocumented: the default downgrades)."""
+    offered = sorted(t.value for t in rules.ttls)
+    for checkpoint in checkpoints:
+        if checkpoint.ttl not in rules.ttls:
+            where = checkpoint.wire_path or checkpoint.path
+            raise ValidationError(
+                f"The cache TTL {checkpoint.ttl.value} at {where} is not supported by this model. "
+                f"Supported TTLs: {', '.join(offered)}."
+            )
 
 
 def _check_fields(marked: list[tuple[Section, Checkpoint]], rules: CachingRules) -> None:

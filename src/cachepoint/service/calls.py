@@ -49,6 +49,7 @@ class Operation(StrEnum):
     MESSAGES = "Messages"  # /v1/messages; streams or not by its body's `stream`
     BEDROCK_MESSAGES = "AnthropicMessages"  # Bedrock Runtime's /anthropic/v1/messages: Bedrock's models and logs
     COUNT_MESSAGE_TOKENS = "CountMessageTokens"
+    COUNT_BEDROCK_MESSAGE_TOKENS = "AnthropicCountTokens"  # /anthropic/v1/messages/count_tokens: Bedrock's IDs
 
     @property
     def facts(self) -> OperationFacts:
@@ -64,6 +65,9 @@ OPERATIONS: Mapping[Operation, OperationFacts] = {
     Operation.MESSAGES: OperationFacts(Surface.ANTHROPIC, streaming=False, bedrock_logged=False),
     Operation.BEDROCK_MESSAGES: OperationFacts(Surface.BEDROCK_ANTHROPIC, streaming=False, bedrock_logged=True),
     Operation.COUNT_MESSAGE_TOKENS: OperationFacts(Surface.ANTHROPIC, streaming=False, bedrock_logged=False),
+    Operation.COUNT_BEDROCK_MESSAGE_TOKENS: OperationFacts(
+        Surface.BEDROCK_ANTHROPIC, streaming=False, bedrock_logged=False
+    ),
 }
 
 
@@ -101,6 +105,7 @@ class InvocationRequest:
     log_output: LogOutput = field(default=lambda result: None)  # the log's outputBodyJson for a result
     request_metadata: Mapping[str, str] | None = None  # InvokeModel's metadata header (Converse's is in the body)
     response_id: str = ""  # the id the response will carry (a later turn's cache diagnosis names it)
+    service_tier: str | None = None  # InvokeModel's X-Amzn-Bedrock-Service-Tier (Converse's is in the body)
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,7 @@ class Target:
     price_factor: Decimal = Decimal(1)
     tags: Mapping[str, str] = field(default_factory=dict)
     lifecycle: str = ""  # '' while the model is active, else `x-cachepoint-lifecycle` (LEGACY; end-of-life=…)
+    service_tier: str = ""  # the tier it is billed at: the one asked for if the model offers it, else default
 
 
 @dataclass(frozen=True)
@@ -139,7 +145,8 @@ class PreparedCall:
 
     @property
     def had_checkpoint(self) -> bool:
-        return any(b.checkpoint is not None for b in self.rendered.boundaries)
+        """The client marked a checkpoint (implicit caching's own marker does not count)."""
+        return any(b.checkpoint is not None and not b.checkpoint.implicit for b in self.rendered.boundaries)
 
 
 @dataclass(frozen=True)

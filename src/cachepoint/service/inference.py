@@ -44,6 +44,7 @@ from cachepoint.models.catalog import Catalog
 from cachepoint.models.lifecycle import LifecyclePolicy
 from cachepoint.models.spec import ModelSpec
 from cachepoint.prompt.checkpoints import validate_checkpoints
+from cachepoint.prompt.implicit import with_implicit_checkpoint
 from cachepoint.prompt.render import render
 from cachepoint.routing.pool import EnginePool
 from cachepoint.routing.profiles import ProfileStore
@@ -96,7 +97,9 @@ class InferenceService:
         offload: Offload | None = None,
         max_blocks: int = 10_000,
         lifecycle: LifecyclePolicy = LifecyclePolicy.ENFORCE,
+        implicit_caching: bool = True,
     ) -> None:
+        self.implicit_caching = implicit_caching  # `[catalog] implicit_caching = "off"` overrides the catalog
         self.max_blocks = max_blocks
         self.catalog = catalog
         self.pools = dict(pools)
@@ -171,7 +174,8 @@ class InferenceService:
     # -- preparing --------------------------------------------------------------------------------
     def _resolve(self, request: InvocationRequest, decoded: Decoded) -> Target:
         identifier = decoded.model or request.model_identifier
-        return self.targets.resolve(request.ctx, identifier, request.operation.facts.surface, decoded.invoke_body)
+        tier = decoded.service_tier or request.service_tier
+        return self.targets.resolve(request.ctx, identifier, request.operation.facts.surface, decoded.invoke_body, tier)
 
     def _resolve_quietly(self, request: InvocationRequest, decoded: Decoded | None) -> Target | None:
         identifier = decoded.model if decoded and decoded.model else request.model_identifier
@@ -193,6 +197,8 @@ class InferenceService:
         rendered = await self.offload.run(render, prompt, pool.template, pool.tokenizer)
         if rendered.num_tokens > limit:
             raise InputTooLongError(rendered.num_tokens, limit)
+        if self.implicit_caching and spec.implicit_caching and spec.caching is not None:
+            rendered = with_implicit_checkpoint(rendered, spec.caching.fields)
         sampling = replace(decoded.sampling, max_tokens=_max_tokens(decoded.sampling, spec))
         return PreparedCall(request, decoded, target, rendered, sampling, started_s, started_perf_s)
 
@@ -354,7 +360,7 @@ def _usage(call: PreparedCall, plan: CachePlan, num_output: int) -> Usage:
         cache_read_tokens=plan.read_tokens,
         cache_write_5m_tokens=plan.write_5m_tokens,
         cache_write_1h_tokens=plan.write_1h_tokens,
-        had_checkpoint=call.had_checkpoint,
+        had_checkpoint=call.had_checkpoint or plan.read_tokens > 0,  # an implicit read is reported as a read
     )
 
 

@@ -61,6 +61,7 @@ class Ledger:
             "reuse": result.plan.reuse,
             "lost_usd": _lost(call, result),
             "lifecycle": call.target.lifecycle,
+            "service_tier": call.target.service_tier,
         }
         self.telemetry.record(Invocation(**fields))
 

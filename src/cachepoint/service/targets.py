@@ -37,9 +37,17 @@ class TargetResolver:
         self.clock = clock
         self.lifecycle = lifecycle
 
-    def resolve(self, ctx: CallContext, identifier: str, surface: Surface, invoke_body: str = "anthropic") -> Target:
-        """`invoke_body`: the family of an InvokeModel body (`anthropic`, `nova`), which must be the model's."""
-        return self._in_life(self._resolve(ctx, identifier, surface, invoke_body), surface)
+    def resolve(
+        self,
+        ctx: CallContext,
+        identifier: str,
+        surface: Surface,
+        invoke_body: str = "anthropic",
+        tier: str | None = None,
+    ) -> Target:
+        """`invoke_body`: the family of an InvokeModel body (`anthropic`, `nova`), which must be the model's.
+        `tier`: the service tier asked for, billed at its price when the model offers it (else the standard one)."""
+        return self._priced(self._in_life(self._resolve(ctx, identifier, surface, invoke_body), surface), tier)
 
     def _resolve(self, ctx: CallContext, identifier: str, surface: Surface, invoke_body: str) -> Target:
         if surface is Surface.ANTHROPIC:
@@ -85,6 +93,14 @@ class TargetResolver:
         source = parse_model_identifier(profile.copy_from)  # `global.` copies keep the global price
         tags = self.profiles.tags(ctx.account_id, ref.raw)
         return Target(ref.raw, spec, destinations, _factor(spec, source), tags)
+
+    def _priced(self, target: Target, tier: str | None) -> Target:
+        if tier is None:
+            return target
+        factor = self.catalog.tier_factors.get(tier) if tier in target.spec.service_tiers else None
+        if factor is None:
+            return replace(target, service_tier="default")
+        return replace(target, service_tier=tier, price_factor=target.price_factor * factor)
 
     def _own(self, ctx: CallContext) -> tuple[Region, ...]:
         return (self.regions.region(ctx.region),)

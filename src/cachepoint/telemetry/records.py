@@ -51,6 +51,7 @@ class Invocation:
     reuse: tuple[tuple[float, bool], ...] = ()  # idle seconds before a prefix came back, and whether it was read
     lost_usd: Decimal | None = None  # what the writes cost beyond reads, where the prefix had been cached before
     lifecycle: str = ""  # the model's lifecycle notice (legacy, or served past its end of life)
+    service_tier: str = ""  # the tier billed, when one was asked for
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,8 @@ def _extension(inv: Invocation) -> dict[str, Any]:
         ext["physical"] = inv.physical
     if inv.lifecycle:
         ext["lifecycle"] = inv.lifecycle
+    if inv.service_tier:
+        ext["serviceTier"] = inv.service_tier
     if inv.tags:
         ext["tags"] = inv.tags
     return ext

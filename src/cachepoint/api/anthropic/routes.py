@@ -1,6 +1,9 @@
 """The Anthropic Messages API on the same port: POST /v1/messages (JSON or SSE), /v1/messages/count_tokens,
 and Bedrock Runtime's own Messages endpoint, POST /anthropic/v1/messages.
 
+Also POST /anthropic/v1/messages/count_tokens, as AWS documents it for Claude models that Bedrock's CountTokens
+operation does not serve.
+
 On /v1, model names are Anthropic's (dated or undated) or Bedrock model IDs, and usage is the Anthropic API's.
 On /anthropic/v1 (Bedrock Runtime's base URL `…/anthropic`), the model is a Bedrock model or inference-profile
 ID (routed across the profile's Regions), callers sign with SigV4 or a Bedrock API key, usage is Bedrock's
@@ -73,7 +76,16 @@ async def _messages(request: Request, flavour: Flavour) -> Response:
 
 
 async def count_tokens(request: Request) -> Response:
-    req = await invocation(request, Operation.COUNT_MESSAGE_TOKENS, "", decode.count_tokens_body)
+    return await _count_tokens(request, Operation.COUNT_MESSAGE_TOKENS)
+
+
+async def bedrock_count_tokens(request: Request) -> Response:
+    """Bedrock's documented way to count tokens for Claude models its CountTokens operation does not serve."""
+    return await _count_tokens(request, Operation.COUNT_BEDROCK_MESSAGE_TOKENS)
+
+
+async def _count_tokens(request: Request, operation: Operation) -> Response:
+    req = await invocation(request, operation, "", decode.count_tokens_body)
     count = await services_of(request).inference.count_tokens(req)
     return JSONResponse({"input_tokens": count}, headers={"request-id": request_id_of(request)})
 

@@ -59,11 +59,8 @@ def _count_tokens(data: Any) -> Decoded:
 
 def parse_invoke_body(data: Any) -> InvokeBody:
     body = parse(InvokeBody, data, json_schema_message)
-    if body.cache_control is not None:
-        raise ValidationError(
-            "Malformed input request: #: extraneous key [cache_control] is not permitted, "
-            "please reformat your input and try again."
-        )
+    if body.cache_control is not None:  # automatic caching is the Anthropic API's; Bedrock's validator refuses it
+        raise ValidationError("cache_control: Extra inputs are not permitted")
     return body
 
 

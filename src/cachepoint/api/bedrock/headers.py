@@ -11,10 +11,11 @@ from starlette.requests import Request
 from cachepoint.api.validation import coral_value_error
 from cachepoint.errors import ValidationError
 
+SERVICE_TIER_HEADER = "X-Amzn-Bedrock-Service-Tier"
 # InvokeModel request headers that Bedrock echoes on the response: header → (member name, allowed values)
 ECHOED = {
     "X-Amzn-Bedrock-PerformanceConfig-Latency": ("performanceConfigLatency", ("standard", "optimized")),
-    "X-Amzn-Bedrock-Service-Tier": ("serviceTier", ("priority", "default", "flex", "reserved")),
+    SERVICE_TIER_HEADER: ("serviceTier", ("priority", "default", "flex", "reserved")),
 }
 
 

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from cachepoint.accounting.usage import invoke_headers
 from cachepoint.api.bedrock import decode
-from cachepoint.api.bedrock.headers import echoed_headers, request_metadata
+from cachepoint.api.bedrock.headers import SERVICE_TIER_HEADER, echoed_headers, request_metadata
 from cachepoint.api.bedrock.responses import (
     anthropic_message_body,
     cache_header,
@@ -65,7 +65,8 @@ async def invoke_op(request: Request, model_id: str) -> Response:
             return nova_body(result)
         return anthropic_message_body(result, result.spec, message_id=message_id)
 
-    req = await invocation(request, Operation.INVOKE, model_id, decode.invoke_body, body_of, request_metadata(request))
+    req = await invocation(request, Operation.INVOKE, model_id, decode.invoke_body, body_of, request_metadata(request),
+                           service_tier=echoed.get(SERVICE_TIER_HEADER))  # fmt: skip
     result = await inference.complete(await inference.open(req))
     headers = _headers(request, result) | invoke_headers(result.usage, result.latency_ms) | echoed
     return JSONResponse(body_of(result), headers=headers)

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from cachepoint.accounting.usage import converse_usage, invocation_metrics, nova_usage
 from cachepoint.api.anthropic.events import MessageShape, anthropic_events
 from cachepoint.api.bedrock import decode
-from cachepoint.api.bedrock.headers import echoed_headers, request_metadata
+from cachepoint.api.bedrock.headers import SERVICE_TIER_HEADER, echoed_headers, request_metadata
 from cachepoint.api.bedrock.responses import (
     converse_body,
     new_message_id,
@@ -79,7 +79,8 @@ async def invoke_stream_op(request: Request, model_id: str) -> Response:
         return chunks
 
     metadata = request_metadata(request)
-    req = await invocation(request, Operation.INVOKE_STREAM, model_id, decode.invoke_body, logged, metadata)
+    req = await invocation(request, Operation.INVOKE_STREAM, model_id, decode.invoke_body, logged, metadata,
+                           service_tier=echoed.get(SERVICE_TIER_HEADER))  # fmt: skip
     call = await inference.open(req)
     shape = MessageShape(new_message_id(), call.spec.response_model_name, offers_one_hour(call.spec), True)
     late: dict[str, str] = {}

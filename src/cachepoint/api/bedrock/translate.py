@@ -7,6 +7,7 @@ turns it into `cache_control` on that block); its error path counts blocks witho
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from itertools import pairwise
 from typing import Any
 
@@ -211,12 +212,25 @@ def _tool_use(value: Any, path: str) -> Block:
 
 
 def _tool_result(value: Any, path: str) -> Block:
+    """A `cachePoint` among the tool result's parts (where agent loops put it) marks the tool result itself,
+    its TTL forced to 5m, as Bedrock reports it."""
     value = b.obj(value, f"{path}.toolResult")
     content = value.get("content") or []
     if not isinstance(content, list):
         raise ValidationError(f"{path}.toolResult.content: Input should be a valid list")
-    parts = [_result_part(b.obj(p, f"{path}.toolResult.content.{i}")) for i, p in enumerate(content)]
-    return b.tool_result_block(str(value.get("toolUseId", "")), parts, value.get("status") == "error")
+    parts: list[str] = []
+    marker: Checkpoint | None = None
+    for i, raw in enumerate(content):
+        part, where = b.obj(raw, f"{path}.toolResult.content.{i}"), f"{path}.toolResult.content.{i}"
+        if "cachePoint" not in part:
+            parts.append(_result_part(part))
+            continue
+        _cache_point_ttl(part["cachePoint"], where)  # checked as anywhere else, then forced to 5m
+        if not parts or marker is not None:
+            raise ValidationError(NOTHING_TO_CACHE)
+        marker = Checkpoint(Ttl.FIVE_MINUTES, path, where)
+    block = b.tool_result_block(str(value.get("toolUseId", "")), parts, value.get("status") == "error")
+    return replace(block, checkpoint=marker)
 
 
 def _result_part(part: dict[str, Any]) -> str:
