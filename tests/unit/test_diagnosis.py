@@ -130,3 +130,14 @@ def test_the_memory_is_per_account_bounded_and_forgets_after_an_hour() -> None:
     assert len(memory) == 3 and memory.recall("111122223333", "msg_a") is None  # the oldest went first
     clock.tick(3601)
     assert memory.recall("111122223333", "msg_d") is None
+
+
+def test_the_memory_is_bounded_in_bytes_whatever_the_conversations_length() -> None:
+    memory = DiagnosisMemory(FakeClock(), max_bytes=100_000)
+    long = turn(prompt(*[FIRST, ANSWER] * 2000))  # 4,000 messages: 48 KB of digests
+    for name in ("a", "b", "c"):
+        memory.remember("111122223333", name, long)
+    assert memory.num_bytes <= 100_000 and len(memory) == 2
+    assert memory.recall("111122223333", "a") is None and memory.recall("111122223333", "c") is long
+    memory.remember("111122223333", "c", PREVIOUS)  # replacing a turn releases its bytes
+    assert memory.num_bytes == long.num_bytes + PREVIOUS.num_bytes

@@ -17,14 +17,19 @@ class PromptFingerprint:
     model: str  # the base model ID
     tools: bytes
     system: bytes
-    messages: tuple[bytes, ...]  # one digest per message, in order
+    messages: bytes  # one digest per message, in order, end to end (12 bytes a message)
     salt: tuple[tuple[str, str], ...]  # tool_choice, thinking, images (see prompt/salt.py)
     region: str  # where it ran: another Region has another cache
     cached_tokens: int  # the deepest prefix it read or wrote: what the next turn could read
 
     def extends(self, earlier: PromptFingerprint) -> bool:
         """Whether this prompt is the earlier one with messages appended (nothing altered, reordered or removed)."""
-        return self.messages[: len(earlier.messages)] == earlier.messages
+        return self.messages.startswith(earlier.messages)
+
+    @property
+    def num_bytes(self) -> int:
+        """Roughly what remembering it costs (the memory that keeps fingerprints is bounded by this)."""
+        return len(self.messages) + len(self.model) + len(self.region) + 3 * DIGEST_BYTES + 256
 
 
 def fingerprint(model: str, prompt: Prompt, region: str, cached_tokens: int) -> PromptFingerprint:
@@ -32,7 +37,7 @@ def fingerprint(model: str, prompt: Prompt, region: str, cached_tokens: int) -> 
         model=model,
         tools=_digest(_blocks(prompt.tools)),
         system=_digest(_blocks(prompt.system)),
-        messages=tuple(_digest(_message(m)) for m in prompt.messages),
+        messages=b"".join(_digest(_message(m)) for m in prompt.messages),
         salt=prompt.message_salt,
         region=region,
         cached_tokens=cached_tokens,

@@ -13,23 +13,36 @@ from cachepoint.clock import Clock
 from cachepoint.prompt.fingerprint import PromptFingerprint, fingerprint
 from cachepoint.service.calls import PreparedCall
 
-MAX_TURNS = 50_000  # ~0.5 KB each with a few dozen messages: tens of MB at most
+MAX_TURNS = 50_000
+MAX_BYTES = 32 * 2**20  # 12 bytes a message: a 10,000-message turn costs 120 KB; the oldest turns go first
 KEEP_S = 3600.0  # a conversation idle for longer has nothing cached to diagnose (the longest TTL is 1 h)
 
 
 class DiagnosisMemory:
-    def __init__(self, clock: Clock, max_turns: int = MAX_TURNS, keep_s: float = KEEP_S) -> None:
+    def __init__(
+        self, clock: Clock, max_turns: int = MAX_TURNS, keep_s: float = KEEP_S, max_bytes: int = MAX_BYTES
+    ) -> None:
         self.clock = clock
         self.max_turns = max_turns
+        self.max_bytes = max_bytes
         self.keep_s = keep_s
         self._turns: OrderedDict[tuple[str, str], tuple[float, PromptFingerprint]] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def remember(self, account: str, message_id: str, turn: PromptFingerprint) -> None:
+        key = (account, message_id)
         with self._lock:
-            self._turns[(account, message_id)] = (self.clock.now_s(), turn)
-            while len(self._turns) > self.max_turns:
-                self._turns.popitem(last=False)
+            if (old := self._turns.pop(key, None)) is not None:
+                self._bytes -= old[1].num_bytes
+            self._turns[key] = (self.clock.now_s(), turn)
+            self._bytes += turn.num_bytes
+            while len(self._turns) > self.max_turns or self._bytes > self.max_bytes:
+                self._bytes -= self._turns.popitem(last=False)[1][1].num_bytes
+
+    @property
+    def num_bytes(self) -> int:
+        return self._bytes
 
     def recall(self, account: str, message_id: str | None) -> PromptFingerprint | None:
         """Another account's message id is not found: ids never cross accounts."""
