@@ -57,6 +57,8 @@ def usage(read: int, write: int, output: int = MAX_TOKENS, uncached: int = UNCAC
         "output_tokens": output,
         "cache_creation": {"ephemeral_5m_input_tokens": write, "ephemeral_1h_input_tokens": 0},
         "service_tier": "standard",  # the Anthropic API names the tier (Bedrock's body does not)
+        "server_tool_use": None,
+        "inference_geo": "not_available",  # Sonnet 4.5: before Claude 4.6's data residency
     }
 
 

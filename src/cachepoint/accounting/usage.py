@@ -6,6 +6,7 @@ Buckets are disjoint: input (uncached) + cache read + cache write = all prompt t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,8 +57,17 @@ def converse_usage(usage: Usage) -> dict[str, Any]:
     return view
 
 
-def anthropic_usage(usage: Usage, *, with_cache_creation: bool, service_tier: str | None = None) -> dict[str, Any]:
-    """`service_tier`: the Anthropic API reports the tier that served the request (Bedrock's body does not)."""
+SERVICE_TIER = "standard"  # the tier the Anthropic API reports; this server has no other
+
+
+def anthropic_api_members(inference_geo: str) -> dict[str, Any]:
+    """What the Anthropic API's usage adds to Bedrock's view today: the tier, server tools (none here), and where
+    inference ran (`not_available` before Claude 4.6; `global` by default from 4.6 on)."""
+    return {"service_tier": SERVICE_TIER, "server_tool_use": None, "inference_geo": inference_geo}
+
+
+def anthropic_usage(usage: Usage, *, with_cache_creation: bool, api: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """`api`: the members only the Anthropic API reports (`anthropic_api_members`); Bedrock's body has none."""
     view: dict[str, Any] = {
         "input_tokens": usage.input_tokens,
         "cache_creation_input_tokens": usage.cache_write_tokens,
@@ -69,9 +79,7 @@ def anthropic_usage(usage: Usage, *, with_cache_creation: bool, service_tier: st
             "ephemeral_5m_input_tokens": usage.cache_write_5m_tokens,
             "ephemeral_1h_input_tokens": usage.cache_write_1h_tokens,
         }
-    if service_tier is not None:
-        view["service_tier"] = service_tier
-    return view
+    return view | dict(api or {})
 
 
 def nova_usage(usage: Usage) -> dict[str, int]:

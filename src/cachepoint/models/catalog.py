@@ -122,6 +122,7 @@ def _spec(model_id: str, row: Mapping[str, Any], families: Mapping[str, Any]) ->
             lifecycle=lifecycle_from_row(row.get("lifecycle")),
             implicit_caching=_on_off(row.get("implicit_caching", "off"), "implicit_caching"),
             service_tiers=frozenset(row.get("service_tiers", ())),
+            inference_geo=str(row.get("inference_geo", "not_available")),
             sources=tuple(row.get("sources", ())),
             checked=as_date(row["checked"]) if "checked" in row else None,
         )

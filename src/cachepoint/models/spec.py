@@ -69,6 +69,7 @@ class ModelSpec:
     lifecycle: Lifecycle = Lifecycle()
     implicit_caching: bool = False  # AWS's implicit (markerless, best-effort) caching is on for it
     service_tiers: frozenset[str] = frozenset()  # tiers offered besides the standard one, priced by the catalog
+    inference_geo: str = "not_available"  # what the Anthropic API's usage says of where inference ran
     sources: tuple[str, ...] = ()  # names in the catalog's [sources] table the row's facts come from
     checked: date | None = None  # when the row was last checked against them
 

@@ -7,7 +7,7 @@ and /v1/messages (as SSE):
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +27,7 @@ class MessageShape:
     model_name: str
     with_cache_creation: bool
     bedrock_metrics: bool  # Bedrock adds amazon-bedrock-invocationMetrics to message_stop
-    service_tier: str | None = None  # the Anthropic API's usage names it; Bedrock's does not
+    api_usage: Mapping[str, Any] | None = None  # the members the Anthropic API's usage adds (Bedrock's has none)
 
 
 async def anthropic_events(
@@ -63,14 +63,13 @@ def _message_start(shape: MessageShape, usage: Usage, diagnosis: Diagnosis | Non
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
-        "usage": anthropic_usage(usage, with_cache_creation=shape.with_cache_creation, service_tier=shape.service_tier),
+        "usage": anthropic_usage(usage, with_cache_creation=shape.with_cache_creation, api=shape.api_usage),
     } | diagnostics_member(diagnosis)
     return {"type": "message_start", "message": message}
 
 
 def _closing(shape: MessageShape, result: Result) -> list[AnthropicEvent]:
-    usage = anthropic_usage(result.usage, with_cache_creation=shape.with_cache_creation,
-                            service_tier=shape.service_tier)  # fmt: skip
+    usage = anthropic_usage(result.usage, with_cache_creation=shape.with_cache_creation, api=shape.api_usage)
     stop: dict[str, Any] = {"type": "message_stop"}
     if shape.bedrock_metrics:
         first = result.first_token_ms if result.first_token_ms is not None else result.latency_ms

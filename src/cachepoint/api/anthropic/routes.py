@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from cachepoint.accounting.usage import anthropic_api_members
 from cachepoint.api.anthropic import decode
 from cachepoint.api.anthropic.diagnostics import diagnostics_member
 from cachepoint.api.anthropic.events import AnthropicEvent, MessageShape, anthropic_events
@@ -31,21 +32,17 @@ from cachepoint.api.streaming import SSE, guarded, stream_response
 from cachepoint.errors import CachepointError
 from cachepoint.service import Operation
 
-SERVICE_TIER = "standard"  # the tier the Anthropic API reports in usage; this server has no other
-
-
 @dataclass(frozen=True)
 class Flavour:
     """What differs between the Anthropic API's Messages endpoint and Bedrock Runtime's."""
 
     operation: Operation
     message_prefix: str
-    service_tier: str | None  # the Anthropic API names it in usage
-    bedrock: bool  # Bedrock's usage view: `cache_creation` only for models offering the 1-hour TTL
+    bedrock: bool  # Bedrock's usage view: `cache_creation` only for models offering the 1-hour TTL, no API members
 
 
-ANTHROPIC_API = Flavour(Operation.MESSAGES, "msg_", SERVICE_TIER, bedrock=False)
-BEDROCK_RUNTIME = Flavour(Operation.BEDROCK_MESSAGES, "msg_bdrk_", None, bedrock=True)
+ANTHROPIC_API = Flavour(Operation.MESSAGES, "msg_", bedrock=False)
+BEDROCK_RUNTIME = Flavour(Operation.BEDROCK_MESSAGES, "msg_bdrk_", bedrock=True)
 
 
 async def messages(request: Request) -> Response:
@@ -63,15 +60,16 @@ async def _messages(request: Request, flavour: Flavour) -> Response:
     call = await inference.open(asked)
     headers = {"request-id": request_id_of(request)}
     creation = offers_one_hour(call.spec) if flavour.bedrock else True
+    api = None if flavour.bedrock else anthropic_api_members(call.spec.inference_geo)
     if call.decoded.stream:
         shape = MessageShape(message_id, call.spec.response_model_name, creation, bedrock_metrics=flavour.bedrock,
-                             service_tier=flavour.service_tier)  # fmt: skip
+                             api_usage=api)  # fmt: skip
         late: dict[str, str] = {}
         frames = guarded(_sse(anthropic_events(inference, call, shape, late)), request_id_of(request), _error_event)
         return await stream_response(frames, SSE, headers, late)
     result = await inference.complete(call)
     body = anthropic_message_body(result, call.spec, message_id=message_id, with_cache_creation=creation,
-                                  service_tier=flavour.service_tier)  # fmt: skip
+                                  api_usage=api)  # fmt: skip
     return JSONResponse(body | diagnostics_member(result.diagnosis), headers=headers | cache_header(result))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from cachepoint.accounting.usage import anthropic_usage, converse_usage, nova_usage
@@ -41,7 +42,7 @@ def anthropic_message_body(
     *,
     message_id: str | None = None,
     with_cache_creation: bool | None = None,
-    service_tier: str | None = None,
+    api_usage: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """`with_cache_creation` None: as Bedrock does (only for 1h-capable models); /v1/messages always shows it."""
     creation = offers_one_hour(spec) if with_cache_creation is None else with_cache_creation
@@ -53,7 +54,7 @@ def anthropic_message_body(
         "content": [{"type": "text", "text": result.text}] if result.text else [],
         "stop_reason": result.stop_reason.value,
         "stop_sequence": result.stop_sequence,
-        "usage": anthropic_usage(result.usage, with_cache_creation=creation, service_tier=service_tier),
+        "usage": anthropic_usage(result.usage, with_cache_creation=creation, api=api_usage),
     }
 
 
