@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from dataclasses import replace
 
+import pytest
 from starlette.testclient import TestClient
 
 from cachepoint.api.common import AppServices
@@ -120,3 +121,17 @@ def test_a_read_promised_by_a_dead_replica_is_a_replica_lost_write(
     assert status == 200 and headers["x-cachepoint-replica"] == "node://healthy"
     assert headers["x-cachepoint-cache"] == f"written:{tokens}:5m:replica-lost"
     assert body["usage"]["cacheReadInputTokens"] == 0  # type: ignore[index]
+
+
+def test_choosing_a_region_then_its_replica_asks_the_cache_once_per_region(
+    client: TestClient, runtime: Boto, fake_services: AppServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a shared directory each lookup is a Redis round trip: the chosen Region's is not asked twice."""
+    two_replicas(fake_services, after=None)
+    cache = fake_services.inference.cache
+    asked: list[str] = []
+    real = cache.match
+    monkeypatch.setattr(cache, "match", lambda scope, *rest: asked.append(str(scope.region)) or real(scope, *rest))
+    status, headers, _ = converse(runtime)
+    assert status == 200 and headers["x-cachepoint-replica"] == "node://dying"
+    assert sorted(asked) == ["us-east-1", "us-east-2", "us-west-2"]  # the profile's three Regions, once each

@@ -214,8 +214,8 @@ class InferenceService:
         left (its entries go, `replica-lost`), and the client sees none of it."""
         tried: set[str] = set()
         for _ in range(MAX_ATTEMPTS):
-            region, elsewhere = await self.router.region(call)
-            replica = await self.router.replica(call, region, tried)
+            region, elsewhere, known = await self.router.region(call)
+            replica = await self.router.replica(call, region, tried, known)
             plan = region_switch(await self._plan(call, region, replica), elsewhere)
             diagnosis = diagnosis_of(self.diagnoses, call, plan, str(region.region_id))
             events = replica.runner.stream(self._job(call, plan, region))

@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
-from cachepoint.cache.plan import CachePlan, CacheScope, PromptCache, SnapshotUnavailable
+from cachepoint.cache.plan import CachePlan, CacheScope, Match, PromptCache, SnapshotUnavailable
 from cachepoint.engine.protocol import EngineEvent, GenerateJob, Prefilled, ReplicaUnavailable
 from cachepoint.errors import ServiceUnavailableError, ValidationError
 from cachepoint.routing.policy import Candidate, LoadGuard, Policy, choose, choose_replica
@@ -45,9 +45,10 @@ class Router:
         self.calls = calls
         self.routing = routing
 
-    async def region(self, call: PreparedCall) -> tuple[Region, int]:
+    async def region(self, call: PreparedCall) -> tuple[Region, int, Match | None]:
         """Choose the destination Region (a direct call has one candidate, its own Region), and say how long a
-        prefix of this call the other candidates hold (a miss here is then a `region-switch`)."""
+        prefix of this call the other candidates hold (a miss here is then a `region-switch`) and what the chosen
+        one holds (None: not looked up), so that choosing its replica asks the cache no second time."""
         pool = self.pools[call.spec.engine]
         up = [r for r in call.target.destinations if not r.down]
         if not up:
@@ -55,25 +56,31 @@ class Router:
         serving = [r for r in up if any(replica.up for replica in pool.replicas(r.region_id))]
         up = serving or up  # with every replica down everywhere, the Region's own error says so
         if len(up) == 1:  # nothing to rank: skip hashing the prompt once more for a cache lookup
-            return up[0], 0
-        candidates = []
+            return up[0], 0, None
+        candidates, matches = [], dict[str, Match]()
         for r in up:
             match = await self.calls.run(self.cache.match, self.scope(call, r), call.rendered, call.spec.caching)
             source, caches = r.region_id == call.ctx.region, r.caches(call.spec.model_id)
             candidates.append(Candidate(r.region_id, pool.load(r.region_id), match.num_tokens, source, caches))
+            matches[str(r.region_id)] = match
         policy = self.routing.policy_for(call.target.identifier)
         chosen = choose(policy, candidates, self.routing.guard, self.routing.rng)
         elsewhere = max((c.cached_tokens for c in candidates if c.name != chosen.name), default=0)
-        return next(r for r in up if r.region_id == chosen.name), elsewhere
+        return next(r for r in up if r.region_id == chosen.name), elsewhere, matches[chosen.name]
 
-    async def replica(self, call: PreparedCall, region: Region, tried: set[str]) -> Replica:
-        """Within the Region: the live replica holding the longest cached prefix, unless overloaded."""
+    async def replica(
+        self, call: PreparedCall, region: Region, tried: set[str], known: Match | None = None
+    ) -> Replica:
+        """Within the Region: the live replica holding the longest cached prefix, unless overloaded. `known`: what
+        the Region holds, when choosing the Region looked it up already."""
         live = [r for r in self.pools[call.spec.engine].replicas(region.region_id) if r.up and r.name not in tried]
         if len(live) <= 1:
             if not live:
                 raise ServiceUnavailableError("No engine replica of this Region is available. Try again later.")
             return live[0]
-        match = await self.calls.run(self.cache.match, self.scope(call, region), call.rendered, call.spec.caching)
+        match = known
+        if match is None:
+            match = await self.calls.run(self.cache.match, self.scope(call, region), call.rendered, call.spec.caching)
         candidates = [Candidate(r.name, r.load, match.num_tokens if r.restores(match.holder) else 0) for r in live]
         chosen = self.routing.replica(candidates, self.routing.guard, self.routing.rng)
         return next(r for r in live if r.name == chosen.name)
