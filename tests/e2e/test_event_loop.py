@@ -85,8 +85,10 @@ def test_health_and_a_failing_request_answer_while_a_huge_body_is_processed(serv
 
 
 def _p95(timings: list[float]) -> float:
+    """The 95th percentile, and never the slowest of a short run: a body refused in half a second gives a dozen
+    samples, of which one delayed by the scheduler must not decide (a blocked loop delays them all)."""
     ordered = sorted(timings)
-    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+    return ordered[max(0, min(len(ordered) - 2, int(0.95 * len(ordered))))]
 
 
 def _timed(call, status: int) -> float:  # type: ignore[no-untyped-def]
