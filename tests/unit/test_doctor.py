@@ -77,6 +77,13 @@ def test_ttl_gaps_and_minimums() -> None:
     assert causes == ["first-write", "ttl-expired", "below-minimum"]
 
 
+def test_reads_without_any_checkpoint_are_implicit_caching() -> None:
+    unmarked = [record(i, f"2026-11-20T10:0{i}:00Z", DOC, read, 0) for i, read in ((1, 0), (2, 1500))]
+    for r in unmarked:
+        r["input"]["inputBodyJson"]["system"] = [{"text": DOC}]  # no cachePoint
+    assert [f.cause for f in analyse(unmarked, CATALOG)] == ["no-checkpoint", "implicit-hit"]
+
+
 def test_edit_span_ignores_unrelated_documents() -> None:
     assert edit_span("intro [novel A, German, about 7,700 tokens]", "intro [novel B, Finnish, 29,700 tokens]") is None
     position, before, after = edit_span("id=123 " + DOC, "id=124 " + DOC)  # type: ignore[misc]

@@ -5,6 +5,7 @@ Each request is reduced to its cacheable prefix: the text of every block up to i
 Requests sharing that key form one prefix's history, in time order, and each outcome is explained:
 
     hit                  read > 0
+    implicit-hit         read > 0 without any checkpoint (implicit caching); no-checkpoint: neither
     first-write          the prefix was never seen before
     region-switch        written again in a Region other than the one(s) that hold it
     ttl-expired          the same Region, but the gap since the last use exceeded the TTL
@@ -104,8 +105,8 @@ def _explain(
 ) -> Finding:
     if request.error is not None:
         return _rejected(request)
-    if request.prefix_text is None:
-        return Finding(request, "no-checkpoint")
+    if request.prefix_text is None:  # a read without any marker is implicit caching's (AWS's best-effort kind)
+        return Finding(request, "implicit-hit" if request.read > 0 else "no-checkpoint")
     if request.read > 0:
         return Finding(request, "hit")
     earlier = history.get(_key(request), [])

@@ -22,7 +22,8 @@ from cachepoint.doctor.skips import Skipped
 from cachepoint.doctor.whatif import LongerTtl
 
 COLOURS = {"hit": "#2e7d32", "first-write": "#1565c0", "ttl-expired": "#ef6c00", "region-switch": "#c62828",
-           "prefix-changed": "#6a1b9a", "region-not-caching": "#ad1457", "below-minimum": "#757575"}  # fmt: skip
+           "prefix-changed": "#6a1b9a", "region-not-caching": "#ad1457", "below-minimum": "#757575",
+           "implicit-hit": "#66bb6a"}  # fmt: skip
 OTHER_COLOUR = "#455a64"
 GAPS = (("under 5 min", 0, 300), ("5-60 min", 300, 3600), ("over 60 min", 3600, float("inf")))
 MAX_PREFIXES = 50  # timelines drawn (most requested first); the rest are counted
