@@ -34,6 +34,8 @@ from cachepoint.routing.pool import EnginePool
 from cachepoint.routing.profiles import ProfileStore
 from cachepoint.routing.statedb import PostgresDatabase
 from cachepoint.routing.regions import RegionMap
+from cachepoint.service.diagnoses import TurnMemory
+from cachepoint.service.shared_turns import SharedTurns
 from cachepoint.service import InferenceService, Routing
 from cachepoint.service.control import ControlService
 from cachepoint.service.ledger import Ledger
@@ -86,6 +88,7 @@ def build_services(
         max_blocks=settings.limits.max_blocks,
         lifecycle=settings.lifecycle,
         implicit_caching=settings.implicit_caching,
+        diagnoses=_turns(settings),
     )
     authenticator = Authenticator(settings.auth, settings.region, settings.account_for, regions.regions)
     monitor = _monitor(settings, inference, cache, clock)
@@ -181,6 +184,13 @@ def _cache(settings: Settings, clock: Clock) -> PromptCache:
         directory = RedisDirectory(settings.cache_directory, settings.cache_directory_namespace)
         mirror = DirectoryMirror(directory, f"embedded@{settings.node_name}")
     return PrefixCache(clock, budget, store, max_account_share=settings.cache_max_account_share, mirror=mirror)
+
+
+def _turns(settings: Settings) -> TurnMemory | None:
+    """The cache diagnosis's turns: in the cluster's Redis with a shared directory, else this gateway's memory."""
+    if not settings.cache_directory:
+        return None
+    return SharedTurns(settings.cache_directory, settings.cache_directory_namespace)
 
 
 def _disk_tier(settings: Settings) -> DiskTier | None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import boto3
 import httpx
 import pytest
@@ -183,6 +184,25 @@ def test_a_write_through_one_gateway_is_read_through_the_other_on_the_holding_no
     assert (read["replica"], read["region"]) == (written["replica"], written["region"])
     assert read["replica"].startswith("node://") and read["text"] == written["text"]
     assert evaluated(read["prefill"]) == read["usage"]["inputTokens"]  # the node restored the prefix
+
+
+def test_a_cache_diagnosis_names_a_turn_answered_by_the_other_gateway(cluster: Cluster) -> None:
+    """The turns live in the cluster's Redis: gateway two compares with what gateway one answered."""
+    one, two = cluster.gateways
+    clients = [anthropic.Anthropic(base_url=g.url, api_key="sk-cluster-diag", max_retries=0) for g in (one, two)]
+
+    def create(client: anthropic.Anthropic, system: str, previous: str | None) -> Any:
+        return client.messages.create(model="claude-sonnet-4-6", max_tokens=3, messages=[{"role": "user", "content": "Q1?"}],
+                                      system=[{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
+                                      diagnostics={"previous_message_id": previous})  # fmt: skip
+
+    first = create(clients[0], SYSTEM + "Diagnosed.", None)
+    assert first.diagnostics is None and first.usage.cache_creation_input_tokens > 1024
+    again = create(clients[1], SYSTEM + "Diagnosed.", first.id)
+    assert again.diagnostics is None and again.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
+    changed = create(clients[0], SYSTEM + "Changed.", again.id)
+    reason = changed.diagnostics.cache_miss_reason
+    assert reason.type == "system_changed" and reason.cache_missed_input_tokens == first.usage.cache_creation_input_tokens
 
 
 def test_an_application_profile_made_through_one_gateway_is_used_through_the_other(cluster: Cluster) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Protocol
 
 from cachepoint.cache.diagnosis import Diagnosis, diagnose
 from cachepoint.cache.plan import CachePlan, Outcome
@@ -18,7 +19,21 @@ MAX_BYTES = 32 * 2**20  # 12 bytes a message: a 10,000-message turn costs 120 KB
 KEEP_S = 3600.0  # a conversation idle for longer has nothing cached to diagnose (the longest TTL is 1 h)
 
 
+class TurnMemory(Protocol):
+    """Where the turns are kept: this gateway's memory, or the cluster's Redis (`service/shared_turns.py`)."""
+
+    blocking: bool
+
+    def remember(self, account: str, message_id: str, turn: PromptFingerprint) -> None: ...
+
+    def recall(self, account: str, message_id: str | None) -> PromptFingerprint | None: ...
+
+    def close(self) -> None: ...
+
+
 class DiagnosisMemory:
+    blocking = False
+
     def __init__(
         self, clock: Clock, max_turns: int = MAX_TURNS, keep_s: float = KEEP_S, max_bytes: int = MAX_BYTES
     ) -> None:
@@ -44,6 +59,9 @@ class DiagnosisMemory:
     def num_bytes(self) -> int:
         return self._bytes
 
+    def close(self) -> None:
+        """Nothing to release: the turns are this process's memory."""
+
     def recall(self, account: str, message_id: str | None) -> PromptFingerprint | None:
         """Another account's message id is not found: ids never cross accounts."""
         if message_id is None:
@@ -58,7 +76,7 @@ class DiagnosisMemory:
         return len(self._turns)
 
 
-def diagnosis_of(memory: DiagnosisMemory, call: PreparedCall, plan: CachePlan, region: str) -> Diagnosis | None:
+def diagnosis_of(memory: TurnMemory, call: PreparedCall, plan: CachePlan, region: str) -> Diagnosis | None:
     """For a call that asked (`diagnostics` in its body): remember this turn under its response id, and compare
     it with the turn it names. A first turn (`previous_message_id` null) has nothing to explain."""
     if not call.decoded.diagnose:

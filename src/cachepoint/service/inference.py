@@ -62,7 +62,7 @@ from cachepoint.service.calls import (
     TextDelta,
 )
 from cachepoint.service.cachecalls import CacheCalls
-from cachepoint.service.diagnoses import DiagnosisMemory, diagnosis_of
+from cachepoint.service.diagnoses import DiagnosisMemory, TurnMemory, diagnosis_of
 from cachepoint.service.ledger import Ledger
 from cachepoint.service.offload import Offload
 from cachepoint.service.router import MAX_ATTEMPTS, Router, Routing, chain
@@ -98,6 +98,7 @@ class InferenceService:
         max_blocks: int = 10_000,
         lifecycle: LifecyclePolicy = LifecyclePolicy.ENFORCE,
         implicit_caching: bool = True,
+        diagnoses: TurnMemory | None = None,
     ) -> None:
         self.implicit_caching = implicit_caching  # `[catalog] implicit_caching = "off"` overrides the catalog
         self.max_blocks = max_blocks
@@ -113,7 +114,7 @@ class InferenceService:
         self.offload = offload or Offload()
         self._cache = CacheCalls(cache)
         self.router = Router(self.pools, cache, self._cache, routing)
-        self.diagnoses = DiagnosisMemory(clock)
+        self.diagnoses = diagnoses or DiagnosisMemory(clock)
 
     async def open(self, request: InvocationRequest) -> PreparedCall:
         """Decode, resolve and render one call; a failure here is recorded and raised."""
@@ -166,6 +167,7 @@ class InferenceService:
 
     def close(self) -> None:
         self.offload.close()
+        self.diagnoses.close()
         for pool in self.pools.values():
             pool.close()
         self._cache.close()
@@ -217,7 +219,7 @@ class InferenceService:
             region, elsewhere, known = await self.router.region(call)
             replica = await self.router.replica(call, region, tried, known)
             plan = region_switch(await self._plan(call, region, replica), elsewhere)
-            diagnosis = diagnosis_of(self.diagnoses, call, plan, str(region.region_id))
+            diagnosis = await self._diagnose(call, plan, region) if call.decoded.diagnose else None
             events = replica.runner.stream(self._job(call, plan, region))
             try:
                 first = await anext(events) if replica.remote else None
@@ -243,6 +245,10 @@ class InferenceService:
                 self._cache.release(plan)
             return
         raise ServiceUnavailableError("No engine replica could take the request. Try again later.")
+
+    async def _diagnose(self, call: PreparedCall, plan: CachePlan, region: Region) -> Diagnosis | None:
+        args = (self.diagnoses, call, plan, str(region.region_id))
+        return await self.offload.run(diagnosis_of, *args) if self.diagnoses.blocking else diagnosis_of(*args)
 
     async def replica_down(self, replica: Replica, reason: str) -> None:
         """A replica is gone (its health checks failed): see `Router.down`."""
