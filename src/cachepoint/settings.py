@@ -79,9 +79,8 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from cachepoint.auth.authenticator import AuthSettings
 from cachepoint.auth.sigv4 import Secret
@@ -313,6 +312,7 @@ def settings_from_table(table: Mapping[str, Any], **cli: Any) -> Settings:
     if engine == "vllm":
         engines["default"] = managed_vllm(engines["default"])
     optional: dict[str, Any] = {}
+    catalog = table.get("catalog", {})
     if "max_bytes" in table.get("cache", {}):
         optional["cache_max_bytes"] = int(table["cache"]["max_bytes"])
     if "max_account_share" in table.get("cache", {}):
@@ -336,9 +336,9 @@ def settings_from_table(table: Mapping[str, Any], **cli: Any) -> Settings:
         port=int(server.get("port", DEFAULT_PORT)),
         region=server.get("region", DEFAULT_REGION),
         engines={name: _engine(name, row) for name, row in engines.items()},
-        catalog_overrides={k: v for k, v in table.get("catalog", {}).items() if k not in _CATALOG_POLICIES},
-        lifecycle=_choice(LifecyclePolicy, table.get("catalog", {}).get("lifecycle", "enforce"), "[catalog] lifecycle"),
-        implicit_caching=_implicit(table.get("catalog", {}).get("implicit_caching", "on")),
+        catalog_overrides={k: v for k, v in catalog.items() if k not in _CATALOG_POLICIES},
+        lifecycle=LifecyclePolicy(_one_of(catalog.get("lifecycle", "enforce"), "[catalog] lifecycle", POLICIES)),
+        implicit_caching=_one_of(catalog.get("implicit_caching", "on"), "[catalog] implicit_caching", ON_OFF) == "on",
         accounts=dict(table.get("accounts", {})),
         regions_table={k: table[k] for k in ("regions", "geos") if k in table},
         routing=RoutingSettings(**table.get("routing", {})),
@@ -351,21 +351,13 @@ def settings_from_table(table: Mapping[str, Any], **cli: Any) -> Settings:
 
 
 _CATALOG_POLICIES = {"lifecycle", "implicit_caching"}  # [catalog] keys that are policies, not model overrides
+POLICIES, ON_OFF = tuple(p.value for p in LifecyclePolicy), ("on", "off")
 
 
-def _implicit(value: object) -> bool:
-    if value not in ("on", "off"):
-        raise ValueError(f"[catalog] implicit_caching must be 'on' (as the catalog says) or 'off', not {value!r}")
-    return value == "on"
-
-E = TypeVar("E", bound=StrEnum)
-
-
-def _choice(kind: type[E], value: object, name: str) -> E:
-    try:
-        return kind(str(value))
-    except ValueError:
-        raise ValueError(f"{name} must be one of {[m.value for m in kind]}, not {value!r}") from None
+def _one_of(value: object, name: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {list(allowed)}, not {value!r}")
+    return str(value)
 
 
 def _auth(row: Mapping[str, Any]) -> AuthSettings:

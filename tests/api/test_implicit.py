@@ -105,7 +105,7 @@ def test_switched_off_nothing_unmarked_is_cached(catalog: dict[str, Any]) -> Non
 
 
 def test_bad_switches_are_refused() -> None:
-    with pytest.raises(ValueError, match="implicit_caching must be 'on' .* or 'off', not 'sometimes'"):
+    with pytest.raises(ValueError, match=r"\[catalog\] implicit_caching must be one of \['on', 'off'\], not 'sometimes'"):
         settings_from_table({"catalog": {"implicit_caching": "sometimes"}})
     with pytest.raises(ValueError, match="implicit_caching must be 'on' or 'off', not True"):
         build_services(Settings(engines={"default": EngineSettings("default", kind="fake")}, catalog_overrides={
