@@ -32,6 +32,10 @@ class LifecyclePolicy(StrEnum):
     ENFORCE = "enforce"
     REPORT = "report"
 
+    def serves(self, status: LifecycleStatus) -> bool:
+        """Whether a model in this state is callable and listed."""
+        return status is not LifecycleStatus.END_OF_LIFE or self is LifecyclePolicy.REPORT
+
 
 @dataclass(frozen=True)
 class Lifecycle:

@@ -60,17 +60,14 @@ class ControlService:
     def models(self) -> list[ListedModel]:
         """The catalog as the control plane lists it now: past their end of life, models leave it (`enforce`)."""
         listed = [ListedModel(spec, spec.lifecycle.status(self.clock.now_s())) for spec in self.catalog]
-        return [m for m in listed if self._shown(m.status)]
+        return [m for m in listed if self.lifecycle.serves(m.status)]
 
     def model(self, identifier: str) -> ListedModel:
         spec = self.catalog.get(identifier.rsplit("/", 1)[-1])
-        status = spec.lifecycle.status(self.clock.now_s()) if spec else None
-        if spec is None or status is None or not self._shown(status):
+        listed = ListedModel(spec, spec.lifecycle.status(self.clock.now_s())) if spec else None
+        if listed is None or not self.lifecycle.serves(listed.status):
             raise ResourceNotFoundError(f"The model {identifier} does not exist.")
-        return ListedModel(spec, status)
-
-    def _shown(self, status: LifecycleStatus) -> bool:
-        return status is not LifecycleStatus.END_OF_LIFE or self.lifecycle is LifecyclePolicy.REPORT
+        return listed
 
     # -- inference profiles ---------------------------------------------------------------------
     def system_profiles(self, ctx: CallContext) -> list[SystemProfile]:

@@ -65,7 +65,7 @@ class TargetResolver:
         the dates are Anthropic's retirements, and the 404 its own: a retired model is no model there."""
         now_s, lifecycle = self.clock.now_s(), target.spec.lifecycle
         status = lifecycle.status(now_s)
-        if status is LifecycleStatus.END_OF_LIFE and self.lifecycle is LifecyclePolicy.ENFORCE:
+        if not self.lifecycle.serves(status):
             anthropic = surface is Surface.ANTHROPIC
             raise ResourceNotFoundError(f"model: {target.identifier}" if anthropic else END_OF_LIFE_MESSAGE)
         return target if status is LifecycleStatus.ACTIVE else replace(target, lifecycle=lifecycle.notice(now_s))
